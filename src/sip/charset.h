@@ -1,0 +1,102 @@
+// RFC 3261 §25 character classes as one constexpr table, so every grammar check is a lookup.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string_view>
+
+namespace pinhole::sip {
+
+enum CharClass : uint16_t {
+  kAlnum = 1 << 0,
+  kMark = 1 << 1,            // - _ . ! ~ * ' ( )
+  kTokenExtra = 1 << 2,      // - . ! % * _ + ` ' ~   (token = alnum + these)
+  kWordExtra = 1 << 3,       // token extras + ( ) < > : \ " / [ ] ? { }
+  kUserUnreserved = 1 << 4,  // & = + $ , ; ? /
+  kPasswordExtra = 1 << 5,   // & = + $ ,
+  kParamUnreserved = 1 << 6, // [ ] / : & + $
+  kHnvUnreserved = 1 << 7,   // [ ] / ? : + $
+  kHostChar = 1 << 8,        // alnum - .
+  kWsp = 1 << 9,             // SP HT
+  kHex = 1 << 10,
+  kDigit = 1 << 11,
+};
+
+namespace detail {
+constexpr void mark_all(std::array<uint16_t, 256>& t, std::string_view chars, uint16_t cls) {
+  for (char c : chars) t[static_cast<unsigned char>(c)] |= cls;
+}
+constexpr std::array<uint16_t, 256> make_char_table() {
+  std::array<uint16_t, 256> t{};
+  for (int c = 'a'; c <= 'z'; ++c) t[static_cast<size_t>(c)] |= kAlnum | kHostChar;
+  for (int c = 'A'; c <= 'Z'; ++c) t[static_cast<size_t>(c)] |= kAlnum | kHostChar;
+  for (int c = '0'; c <= '9'; ++c) t[static_cast<size_t>(c)] |= kAlnum | kHostChar | kHex | kDigit;
+  for (int c = 'a'; c <= 'f'; ++c) t[static_cast<size_t>(c)] |= kHex;
+  for (int c = 'A'; c <= 'F'; ++c) t[static_cast<size_t>(c)] |= kHex;
+  mark_all(t, "-_.!~*'()", kMark);
+  mark_all(t, "-.!%*_+`'~", kTokenExtra | kWordExtra);
+  mark_all(t, "()<>:\\\"/[]?{}", kWordExtra);
+  mark_all(t, "&=+$,;?/", kUserUnreserved);
+  mark_all(t, "&=+$,", kPasswordExtra);
+  mark_all(t, "[]/:&+$", kParamUnreserved);
+  mark_all(t, "[]/?:+$", kHnvUnreserved);
+  mark_all(t, "-.", kHostChar);
+  mark_all(t, " \t", kWsp);
+  return t;
+}
+inline constexpr std::array<uint16_t, 256> kCharTable = make_char_table();
+}  // namespace detail
+
+constexpr bool has_class(char c, uint16_t cls) {
+  return (detail::kCharTable[static_cast<unsigned char>(c)] & cls) != 0;
+}
+constexpr bool is_alnum(char c) { return has_class(c, kAlnum); }
+constexpr bool is_digit(char c) { return has_class(c, kDigit); }
+constexpr bool is_hex(char c) { return has_class(c, kHex); }
+constexpr bool is_wsp(char c) { return has_class(c, kWsp); }
+constexpr bool is_token_char(char c) { return has_class(c, kAlnum | kTokenExtra); }
+constexpr bool is_word_char(char c) { return has_class(c, kAlnum | kWordExtra); }
+constexpr bool is_unreserved(char c) { return has_class(c, kAlnum | kMark); }
+constexpr bool is_user_char(char c) { return has_class(c, kAlnum | kMark | kUserUnreserved); }
+constexpr bool is_password_char(char c) { return has_class(c, kAlnum | kMark | kPasswordExtra); }
+constexpr bool is_param_char(char c) { return has_class(c, kAlnum | kMark | kParamUnreserved); }
+constexpr bool is_header_char(char c) { return has_class(c, kAlnum | kMark | kHnvUnreserved); }
+constexpr bool is_host_char(char c) { return has_class(c, kHostChar); }
+// UTF8-NONASCII and the visible ASCII allowed in a reason phrase / header value.
+constexpr bool is_utf8_nonascii(char c) { return static_cast<unsigned char>(c) >= 0x80; }
+
+constexpr char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+
+constexpr bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+  return true;
+}
+
+constexpr int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// True when every character of `s` is in `pred`, with %HH escapes allowed where `escapes` is set.
+template <typename Pred>
+constexpr bool all_chars(std::string_view s, Pred pred, bool escapes) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (escapes && c == '%') {
+      if (i + 2 >= s.size()) return false;
+      if (!is_hex(s[i + 1]) || !is_hex(s[i + 2])) return false;
+      i += 2;
+      continue;
+    }
+    if (!pred(c)) return false;
+  }
+  return true;
+}
+
+constexpr bool is_token(std::string_view s) { return !s.empty() && all_chars(s, is_token_char, false); }
+
+}  // namespace pinhole::sip

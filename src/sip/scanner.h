@@ -1,0 +1,110 @@
+// Cursor over one header value (or part of one) with the RFC 3261 §25.1 whitespace rules.
+//
+// A header value handed out by the message index may still contain line folding (CRLF followed
+// by SP/HT); inside a value such a CRLF is always a fold, so LWS here is any run of SP, HT, CR, LF.
+#pragma once
+
+#include <cstddef>
+#include <string_view>
+
+#include "common/result.h"
+#include "sip/charset.h"
+
+namespace pinhole::sip {
+
+class Scanner {
+ public:
+  explicit Scanner(std::string_view text) : s_(text) {}
+
+  bool at_end() const { return pos_ >= s_.size(); }
+  char peek() const { return at_end() ? '\0' : s_[pos_]; }
+  size_t pos() const { return pos_; }
+  void set_pos(size_t p) { pos_ = p; }
+  std::string_view text() const { return s_; }
+  std::string_view rest() const { return s_.substr(pos_); }
+  std::string_view slice(size_t from) const { return s_.substr(from, pos_ - from); }
+  void advance(size_t n = 1) { pos_ += n; }
+
+  // Skips linear white space (SP, HT and folds). Returns true if any was skipped.
+  bool skip_lws() {
+    size_t start = pos_;
+    while (!at_end()) {
+      char c = s_[pos_];
+      if (c == ' ' || c == '\t' || c == '\r' || c == '\n') ++pos_;
+      else break;
+    }
+    return pos_ != start;
+  }
+
+  bool consume(char c) {
+    if (peek() != c || at_end()) return false;
+    ++pos_;
+    return true;
+  }
+
+  // SWS c SWS: a separator with optional white space on both sides (SEMI, COLON, SLASH...).
+  bool consume_separator(char c) {
+    size_t save = pos_;
+    skip_lws();
+    if (consume(c)) {
+      skip_lws();
+      return true;
+    }
+    pos_ = save;
+    return false;
+  }
+
+  template <typename Pred>
+  std::string_view take_while(Pred pred) {
+    size_t start = pos_;
+    while (!at_end() && pred(s_[pos_])) ++pos_;
+    return s_.substr(start, pos_ - start);
+  }
+
+  std::string_view token() { return take_while(is_token_char); }
+
+  // quoted-string = DQUOTE *(qdtext / quoted-pair) DQUOTE. Returns the text between the quotes
+  // (escapes left as written). Fails on a missing closing quote or a bare CR/LF that is not a fold.
+  Result<std::string_view> quoted_string() {
+    if (!consume('"')) return bad_request("expected quoted string");
+    size_t start = pos_;
+    while (!at_end()) {
+      char c = s_[pos_];
+      if (c == '"') {
+        std::string_view inner = s_.substr(start, pos_ - start);
+        ++pos_;
+        return inner;
+      }
+      if (c == '\\') {
+        if (pos_ + 1 >= s_.size()) break;
+        char q = s_[pos_ + 1];
+        if (q == '\r' || q == '\n') return bad_request("bad quoted-pair");
+        pos_ += 2;
+        continue;
+      }
+      if (c == '\r' || c == '\n') {
+        // Only a fold (CRLF followed by WSP) may appear inside a header value.
+        ++pos_;
+        continue;
+      }
+      if (static_cast<unsigned char>(c) < 0x20 && c != '\t') return bad_request("control character in quoted string");
+      ++pos_;
+    }
+    return bad_request("unterminated quoted string");
+  }
+
+ private:
+  std::string_view s_;
+  size_t pos_ = 0;
+};
+
+// Trims SP/HT/CR/LF from both ends.
+inline std::string_view trim_lws(std::string_view s) {
+  size_t b = 0, e = s.size();
+  auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+  while (b < e && ws(s[b])) ++b;
+  while (e > b && ws(s[e - 1])) --e;
+  return s.substr(b, e - b);
+}
+
+}  // namespace pinhole::sip

@@ -1,0 +1,44 @@
+// Splits a reliable byte stream (TCP, TLS) into SIP messages and RFC 5626 §3.5.1 keepalives.
+//
+// Framing is by Content-Length (RFC 3261 §18.3); CRLF CRLF between messages is a keepalive ping,
+// a lone CRLF a pong. A stream whose header section or declared body would exceed the size limit
+// yields a 413 error: the connection must then be closed, since the rest of the stream cannot be
+// framed. Owned by one connection; not thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+#include "sip/message.h"
+
+namespace pinhole::sip {
+
+class StreamFramer {
+ public:
+  explicit StreamFramer(const ParseLimits& limits = {}) : limits_(limits) {}
+
+  enum class Kind { kNeedMore, kMessage, kPing, kPong, kError };
+  struct Frame {
+    Kind kind = Kind::kNeedMore;
+    std::string_view bytes;  // kMessage: the message; valid until the next append() or next()
+    Error error{};           // kError: 400 (unframeable) or 413 (too large); close the connection
+  };
+
+  // Appends bytes read from the connection.
+  void append(std::string_view bytes);
+  // The next complete frame, or kNeedMore. After kError the framer stays in error.
+  Frame next();
+  // Bytes received but not yet framed.
+  size_t buffered() const { return buffer_.size() - consumed_; }
+
+ private:
+  std::string buffer_;
+  size_t consumed_ = 0;
+  ParseLimits limits_;
+  bool failed_ = false;
+  Error failure_{};
+};
+
+}  // namespace pinhole::sip

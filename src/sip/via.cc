@@ -1,0 +1,99 @@
+#include "sip/via.h"
+
+namespace pinhole::sip {
+namespace {
+
+bool is_sent_by_char(char c) { return is_host_char(c) || c == ':' || c == '[' || c == ']'; }
+
+Status apply_via_param(Via& v, const Param& p) {
+  if (iequals(p.name, "branch")) {
+    if (!p.has_value || p.quoted || !is_token(p.value)) return bad_request("malformed Via branch");
+    v.branch = p.value;
+    v.has_branch = true;
+  } else if (iequals(p.name, "received")) {
+    if (!p.has_value || !is_ip_address(p.value)) return bad_request("malformed Via received");
+    v.received = p.value;
+    v.has_received = true;
+  } else if (iequals(p.name, "rport")) {
+    v.has_rport = true;
+    if (p.has_value) {
+      auto port = parse_port(p.value);
+      if (!port) return bad_request("malformed Via rport");
+      v.rport_value = p.value;
+    }
+  } else if (iequals(p.name, "maddr")) {
+    if (!p.has_value || !classify_host(p.value)) return bad_request("malformed Via maddr");
+    v.maddr = p.value;
+  } else if (iequals(p.name, "ttl")) {
+    auto ttl = parse_port(p.value);  // 1*3DIGIT, 0-255
+    if (!p.has_value || !ttl || *ttl > 255) return bad_request("malformed Via ttl");
+    v.ttl = p.value;
+  } else if (iequals(p.name, "alias")) {
+    v.alias = true;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<Via> parse_via(Scanner& s) {
+  Via v;
+  s.skip_lws();
+  size_t start = s.pos();
+  v.protocol_name = s.token();
+  if (v.protocol_name.empty() || !s.consume_separator('/')) return bad_request("malformed Via protocol");
+  v.protocol_version = s.token();
+  if (v.protocol_version.empty() || !s.consume_separator('/')) return bad_request("malformed Via protocol");
+  v.transport = s.token();
+  if (v.transport.empty()) return bad_request("malformed Via transport");
+  if (!s.skip_lws()) return bad_request("missing space before Via sent-by");
+  std::string_view sent_by = s.take_while(is_sent_by_char);
+  // COLON may carry LWS around it ("host : 5060").
+  size_t save = s.pos();
+  if (sent_by.find(':') == std::string_view::npos && s.consume_separator(':')) {
+    auto port = s.take_while(is_digit);
+    if (port.empty()) {
+      s.set_pos(save);
+    } else {
+      sent_by = s.text().substr(static_cast<size_t>(sent_by.data() - s.text().data()),
+                                static_cast<size_t>(port.data() + port.size() - sent_by.data()));
+    }
+  }
+  // Normalise "host : port" into host and port views.
+  std::string_view host_text = sent_by, port_text;
+  if (!sent_by.empty() && sent_by.front() != '[') {
+    size_t colon = sent_by.find(':');
+    if (colon != std::string_view::npos) {
+      host_text = trim_lws(sent_by.substr(0, colon));
+      port_text = trim_lws(sent_by.substr(colon + 1));
+    }
+  } else if (!sent_by.empty()) {
+    size_t close = sent_by.find(']');
+    host_text = sent_by.substr(0, close == std::string_view::npos ? sent_by.size() : close + 1);
+    if (close != std::string_view::npos && close + 1 < sent_by.size()) {
+      if (sent_by[close + 1] != ':') return bad_request("malformed Via sent-by");
+      port_text = sent_by.substr(close + 2);
+    }
+  }
+  auto kind = classify_host(host_text);
+  if (!kind) return bad_request("malformed Via host");
+  v.host = host_text;
+  v.host_kind = *kind;
+  if (!port_text.empty() || (sent_by.size() > host_text.size())) {
+    auto port = parse_port(port_text);
+    if (!port) return bad_request("malformed Via port");
+    v.port_text = port_text;
+    v.port = *port;
+  }
+  size_t params_start = s.pos();
+  bool any = false;
+  PINHOLE_TRY(parse_header_params(s, [&](const Param& p) -> Status {
+    any = true;
+    return apply_via_param(v, p);
+  }));
+  if (any) v.params = trim_lws(s.slice(params_start));
+  v.raw = s.slice(start);
+  return v;
+}
+
+}  // namespace pinhole::sip
