@@ -18,11 +18,6 @@ PACKAGES=(
   redis-server sqlite3 iproute2 iptables tshark dnsmasq-base procps psmisc
 )
 
-if [ "$(id -u)" != 0 ]; then
-  echo "install-deps: must run as root (apt-get install)" >&2
-  exit 1
-fi
-
 missing=()
 for p in "${PACKAGES[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
@@ -32,6 +27,11 @@ done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
   exit 0
+fi
+
+if [ "$(id -u)" != 0 ]; then
+  echo "install-deps: missing packages (${missing[*]}); run as root: sudo $0" >&2
+  exit 1
 fi
 
 echo "install-deps: installing ${#missing[@]} packages: ${missing[*]}"

@@ -1,4 +1,5 @@
 // URI equality, RFC 3261 §19.1.4 (sip/sips) and RFC 3966 §4 (tel).
+#include <optional>
 #include <string>
 
 #include "sip/charset.h"
@@ -15,11 +16,20 @@ bool is_must_match_param(std::string_view name) {
          iequals(name, "transport");
 }
 
+// Finds a parameter by name after unescaping both names ("n%61me" is "name").
+std::optional<Param> find_param_unescaped(std::string_view params, const std::string& name) {
+  std::optional<Param> found;
+  for_each_uri_param(params, [&](const Param& p) {
+    if (!found && iequals(unescape(p.name), name)) found = p;
+  });
+  return found;
+}
+
 bool params_compatible(const Uri& a, const Uri& b) {
   bool ok = true;
   // Every parameter of `a`: compared when in both; must-match ones also must exist in `b`.
   for_each_uri_param(a.params, [&](const Param& p) {
-    auto q = find_uri_param(b.params, p.name);
+    auto q = find_param_unescaped(b.params, unescape(p.name));
     if (!q) {
       if (is_must_match_param(unescape(p.name))) ok = false;
       return;
@@ -28,7 +38,8 @@ bool params_compatible(const Uri& a, const Uri& b) {
   });
   if (!ok) return false;
   for_each_uri_param(b.params, [&](const Param& p) {
-    if (is_must_match_param(unescape(p.name)) && !find_uri_param(a.params, p.name)) ok = false;
+    std::string name = unescape(p.name);
+    if (is_must_match_param(name) && !find_param_unescaped(a.params, name)) ok = false;
   });
   return ok;
 }
@@ -71,7 +82,7 @@ std::string tel_number_key(std::string_view number) {
 bool tel_params_subset(const Uri& a, const Uri& b) {
   bool ok = true;
   for_each_uri_param(a.params, [&](const Param& p) {
-    auto q = find_uri_param(b.params, p.name);
+    auto q = find_param_unescaped(b.params, unescape(p.name));
     if (!q || !iequals_unescaped(p.value, q->value)) ok = false;
   });
   return ok;

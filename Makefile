@@ -1,0 +1,41 @@
+# pinhole front door. Every target installs the Debian packages it needs first (idempotent).
+#   make run    build and start pinhole (today: pinhole-parse on udp 127.0.0.1:5060, see README)
+#   make test   build the asan preset (clang, ASan+UBSan, fuzz targets) and run every test
+#   make bench  build the release preset and run the benchmarks
+#   make fuzz   run every fuzz target for FUZZ_SECONDS (default 300)
+#   make format clang-format the sources
+
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 300
+RUN_PORT ?= 5060
+
+.PHONY: all deps build test run bench fuzz format clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+build: deps
+	cmake --preset release
+	cmake --build --preset release -j $(JOBS)
+
+test: deps
+	cmake --preset asan
+	cmake --build --preset asan -j $(JOBS)
+	ctest --preset asan -j $(JOBS)
+
+run: build
+	./build/release/src/app/pinhole-parse --listen $(RUN_PORT)
+
+bench: build
+	./build/release/bench/bench_parser
+
+fuzz: deps
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
+
+format:
+	clang-format -i $$(git ls-files '*.cc' '*.h')
+
+clean:
+	rm -rf build
