@@ -25,10 +25,14 @@ test: deps
 	cmake --build --preset asan -j $(JOBS)
 	ctest --preset asan -j $(JOBS)
 
-run: build
+run: deps
+	cmake --preset release
+	cmake --build --preset release --target pinhole-parse
 	./build/release/src/app/pinhole-parse --listen $(RUN_PORT)
 
-bench: build
+bench: deps
+	cmake --preset release
+	cmake --build --preset release --target bench_parser
 	./build/release/bench/bench_parser
 
 fuzz: deps
