@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <string_view>
 #include <utility>
-#include <variant>
+#include <optional>
 
 namespace pinhole {
 
@@ -24,26 +24,30 @@ struct Error {
   friend bool operator==(const Error&, const Error&) = default;
 };
 
+// Holds an optional value and an error rather than a std::variant: with GCC 12.2 (Debian 12) at
+// -O1 and above, a variant-based Result<Param> passed through an inlined lambda read back garbage
+// (gone with -fno-tree-sra or -fno-inline; clang and the sanitizer builds were fine). This layout
+// sidesteps it; the release-build test run guards against a relapse.
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
-  Result(Error error) : v_(error) {}         // NOLINT(google-explicit-constructor)
+  Result(T value) : value_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(Error error) : error_(error) {}         // NOLINT(google-explicit-constructor)
 
-  bool ok() const { return v_.index() == 0; }
+  bool ok() const { return value_.has_value(); }
   explicit operator bool() const { return ok(); }
 
   T& value() & {
     assert(ok());
-    return std::get<0>(v_);
+    return *value_;
   }
   const T& value() const& {
     assert(ok());
-    return std::get<0>(v_);
+    return *value_;
   }
   T&& value() && {
     assert(ok());
-    return std::get<0>(std::move(v_));
+    return *std::move(value_);
   }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
@@ -52,11 +56,12 @@ class [[nodiscard]] Result {
 
   const Error& error() const {
     assert(!ok());
-    return std::get<1>(v_);
+    return error_;
   }
 
  private:
-  std::variant<T, Error> v_;
+  std::optional<T> value_;
+  Error error_{};
 };
 
 // Result of a check that produces no value.

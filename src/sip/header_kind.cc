@@ -1,6 +1,8 @@
 #include "sip/header_kind.h"
 
 #include <array>
+#include <cstdint>
+#include <cstring>
 
 #include "sip/charset.h"
 
@@ -105,17 +107,36 @@ struct Index {
 };
 constexpr Index kIndex{};
 
+// Case-insensitive compare specialised for known names, which hold only letters and '-':
+// OR-ing 0x20 into every byte lower-cases a letter and maps no other token character onto a
+// letter or '-'. Compared a word at a time (the last word overlapping) since this runs for every
+// header line of every message.
+uint64_t load_lowered(const char* p, size_t n) {
+  uint64_t w = 0;
+  std::memcpy(&w, p, n);
+  return w | (0x2020202020202020ULL >> (8 * (8 - n)));
+}
+
+bool equals_lowered(std::string_view known, std::string_view name) {
+  size_t n = known.size();
+  if (n < 8) return load_lowered(known.data(), n) == load_lowered(name.data(), n);
+  for (size_t i = 0; i + 8 <= n; i += 8)
+    if (load_lowered(known.data() + i, 8) != load_lowered(name.data() + i, 8)) return false;
+  return load_lowered(known.data() + n - 8, 8) == load_lowered(name.data() + n - 8, 8);
+}
+
 }  // namespace
 
 HeaderKind header_kind_from_name(std::string_view name) {
   if (name.size() == 1) return compact_kind(name[0]);
-  if (name.size() >= 32) return HeaderKind::kOther;
+  // An empty name (Message::header("") from a caller) must not read name[0] below.
+  if (name.empty() || name.size() >= 32) return HeaderKind::kOther;
   char first = ascii_lower(name[0]);
   if (first < 'a' || first > 'z') return HeaderKind::kOther;
   for (int8_t idx : kIndex.slots[name.size()][static_cast<size_t>(first - 'a')]) {
     if (idx < 0) break;
     const auto& e = kFullNames[static_cast<size_t>(idx)];
-    if (iequals(e.name, name)) return e.kind;
+    if (equals_lowered(e.name, name)) return e.kind;
   }
   return HeaderKind::kOther;
 }

@@ -10,24 +10,25 @@
 namespace pinhole::sip {
 namespace {
 
+// dec-octet "." dec-octet "." dec-octet "." dec-octet, one pass.
 bool is_ipv4(std::string_view s) {
+  if (s.size() < 7 || s.size() > 15) return false;
   int parts = 0;
-  size_t i = 0;
-  while (i <= s.size()) {
-    size_t start = i;
-    unsigned value = 0;
-    while (i < s.size() && is_digit(s[i])) {
-      value = value * 10 + static_cast<unsigned>(s[i] - '0');
-      if (value > 255 || i - start >= 3) return false;
-      ++i;
+  unsigned value = 0;
+  size_t digits = 0;
+  for (char c : s) {
+    if (c >= '0' && c <= '9') {
+      value = value * 10 + static_cast<unsigned>(c - '0');
+      if (++digits > 3 || value > 255) return false;
+    } else if (c == '.' && digits > 0 && parts < 3) {
+      ++parts;
+      value = 0;
+      digits = 0;
+    } else {
+      return false;
     }
-    if (i == start) return false;
-    ++parts;
-    if (i == s.size()) break;
-    if (s[i] != '.') return false;
-    ++i;
   }
-  return parts == 4;
+  return parts == 3 && digits > 0;
 }
 
 bool is_ipv6(std::string_view s) {

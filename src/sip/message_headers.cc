@@ -12,10 +12,8 @@ Status parse_all_values(std::span<const HeaderField> headers, HeaderKind kind, s
     if (h.kind != kind) continue;
     Scanner s(h.value);
     for (;;) {
-      auto v = parse_one(s);
-      if (!v) return v.error();
       if (out.size() >= max_items) return Error{413, "too many header values"};
-      out.push_back(*v);
+      PINHOLE_TRY(parse_one(s, out.emplace_back()));
       s.skip_lws();
       if (s.at_end()) break;
       if (!s.consume(',')) return bad_request("unexpected text after header value");
@@ -48,7 +46,7 @@ constexpr size_t kMaxListValues = 64;
 Result<std::span<const Via>> Message::vias() const {
   return cached(vias_, [&]() -> Status {
     PINHOLE_TRY(parse_all_values(headers(), HeaderKind::kVia, limits_.max_vias, vias_.items,
-                                 [](Scanner& s) { return parse_via(s); }));
+                                 [](Scanner& s, Via& v) { return parse_via_into(s, v); }));
     if (vias_.items.empty()) return bad_request("missing Via");
     return Status::Ok();
   });
@@ -63,7 +61,7 @@ Result<const Via*> Message::top_via() const {
 Result<std::span<const Contact>> Message::contacts() const {
   return cached(contacts_, [&]() -> Status {
     PINHOLE_TRY(parse_all_values(headers(), HeaderKind::kContact, kMaxListValues, contacts_.items,
-                                 [](Scanner& s) { return parse_contact(s); }));
+                                 [](Scanner& s, Contact& c) { return parse_contact_into(s, c); }));
     // `*` stands alone (RFC 3261 §10.2.2).
     if (contacts_.items.size() > 1)
       for (const auto& c : contacts_.items)
@@ -75,7 +73,7 @@ Result<std::span<const Contact>> Message::contacts() const {
 Result<std::span<const NameAddr>> Message::route_list(HeaderKind kind, LazyList<NameAddr, 2>& cache) const {
   return cached(cache, [&]() -> Status {
     return parse_all_values(headers(), kind, kMaxListValues, cache.items,
-                            [](Scanner& s) { return parse_name_addr(s, /*require_brackets=*/true); });
+                            [](Scanner& s, NameAddr& na) { return parse_name_addr_into(s, na, /*require_brackets=*/true); });
   });
 }
 
@@ -88,12 +86,11 @@ Result<std::span<const NameAddr>> Message::paths() const { return route_list(Hea
 Result<const NameAddr*> Message::single_name_addr(HeaderKind kind, LazyValue<NameAddr>& cache) const {
   if (cache.state == LazyValue<NameAddr>::kUnparsed) {
     const HeaderField* h = header(kind);
-    Result<NameAddr> r = h ? parse_single_name_addr(h->value) : Result<NameAddr>(bad_request("missing From/To"));
-    if (r) {
-      cache.value = *r;
+    Status st = h ? parse_single_name_addr_into(h->value, cache.value) : Status(bad_request("missing From/To"));
+    if (st.ok()) {
       cache.state = LazyValue<NameAddr>::kParsed;
     } else {
-      cache.error = r.error();
+      cache.error = st.error();
       cache.state = LazyValue<NameAddr>::kFailed;
     }
   }

@@ -46,6 +46,12 @@ Status parse_display_then_bracket(Scanner& s, NameAddr& na, size_t start, bool& 
 
 Result<NameAddr> parse_name_addr(Scanner& s, bool require_brackets) {
   NameAddr na;
+  PINHOLE_TRY(parse_name_addr_into(s, na, require_brackets));
+  return na;
+}
+
+Status parse_name_addr_into(Scanner& s, NameAddr& na, bool require_brackets) {
+  na = NameAddr{};
   s.skip_lws();
   size_t start = s.pos();
   bool is_name_addr = false;
@@ -65,9 +71,7 @@ Result<NameAddr> parse_name_addr(Scanner& s, bool require_brackets) {
     // RFC 3261 §20: a URI holding ',', ';' or '?' must be in brackets (RFC 4475 regbadct).
     if (uri_text.find('?') != std::string_view::npos) return bad_request("URI with headers must be enclosed in <>");
   }
-  auto uri = parse_uri(uri_text);
-  if (!uri) return uri.error();
-  na.uri = *uri;
+  PINHOLE_TRY(parse_uri_into(uri_text, na.uri));
   size_t params_start = s.pos();
   size_t params_begin = std::string_view::npos;
   PINHOLE_TRY(parse_header_params(s, [&](const Param& p) -> Status {
@@ -80,22 +84,26 @@ Result<NameAddr> parse_name_addr(Scanner& s, bool require_brackets) {
   }));
   if (params_begin != std::string_view::npos) na.params = trim_lws(s.slice(params_begin));
   na.raw = s.slice(start);
-  return na;
+  return Status::Ok();
 }
 
 Result<Contact> parse_contact(Scanner& s) {
   Contact c;
+  PINHOLE_TRY(parse_contact_into(s, c));
+  return c;
+}
+
+Status parse_contact_into(Scanner& s, Contact& c) {
+  c = Contact{};
   s.skip_lws();
   if (s.peek() == '*') {
     size_t start = s.pos();
     s.advance();
     c.star = true;
     c.raw = s.slice(start);
-    return c;
+    return Status::Ok();
   }
-  auto na = parse_name_addr(s);
-  if (!na) return na.error();
-  static_cast<NameAddr&>(c) = *na;
+  PINHOLE_TRY(parse_name_addr_into(s, c));
   // Pick the parameters the registrar needs out of the already validated parameter text.
   Scanner ps(c.params);
   (void)parse_header_params(ps, [&](const Param& p) -> Status {
@@ -105,16 +113,21 @@ Result<Contact> parse_contact(Scanner& s) {
     else if (iequals(p.name, "reg-id")) c.reg_id = p.value;
     return Status::Ok();
   });
-  return c;
+  return Status::Ok();
 }
 
 Result<NameAddr> parse_single_name_addr(std::string_view value) {
+  NameAddr na;
+  PINHOLE_TRY(parse_single_name_addr_into(value, na));
+  return na;
+}
+
+Status parse_single_name_addr_into(std::string_view value, NameAddr& na) {
   Scanner s(value);
-  auto na = parse_name_addr(s);
-  if (!na) return na.error();
+  PINHOLE_TRY(parse_name_addr_into(s, na));
   s.skip_lws();
   if (!s.at_end()) return bad_request("unexpected text after address");
-  return na;
+  return Status::Ok();
 }
 
 Result<uint32_t> parse_delta_seconds(std::string_view digits) {

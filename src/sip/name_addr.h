@@ -43,8 +43,13 @@ Result<NameAddr> parse_name_addr(Scanner& s, bool require_brackets = false);
 // Parses one Contact value (handles `*`).
 Result<Contact> parse_contact(Scanner& s);
 
+// In-place forms of the two above, used by the message's caches (no copy of the parsed struct).
+Status parse_name_addr_into(Scanner& s, NameAddr& out, bool require_brackets = false);
+Status parse_contact_into(Scanner& s, Contact& out);
+
 // Parses a whole single-valued header value (From, To): one name-addr and nothing after it.
 Result<NameAddr> parse_single_name_addr(std::string_view value);
+Status parse_single_name_addr_into(std::string_view value, NameAddr& out);
 
 // Delta-seconds (RFC 3261 §25): 1*DIGIT. Values above 2^32-1 are refused (RFC 4475 §3.1.2.4).
 Result<uint32_t> parse_delta_seconds(std::string_view digits);

@@ -101,6 +101,12 @@ std::string_view Uri::transport() const {
 
 Result<Uri> parse_uri(std::string_view text) {
   Uri u;
+  PINHOLE_TRY(parse_uri_into(text, u));
+  return u;
+}
+
+Status parse_uri_into(std::string_view text, Uri& u) {
+  u = Uri{};
   u.raw = text;
   size_t colon = text.find(':');
   if (colon == std::string_view::npos) return bad_request("URI without scheme");
@@ -125,7 +131,7 @@ Result<Uri> parse_uri(std::string_view text) {
       u.opaque = rest;
       break;
   }
-  return u;
+  return Status::Ok();
 }
 
 std::string unescape(std::string_view text) {

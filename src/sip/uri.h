@@ -48,6 +48,8 @@ struct Uri {
 // Parses an absolute URI. sip/sips/tel are validated against their grammar; other schemes need
 // a valid scheme and visible URI characters. Scheme names are case-insensitive.
 Result<Uri> parse_uri(std::string_view text);
+// Same, filling `out` in place (the hot path: no copy of the parsed struct).
+Status parse_uri_into(std::string_view text, Uri& out);
 
 // RFC 3261 §19.1.4 equality (sip/sips); tel compares number and parameters; others compare
 // case-insensitive scheme and exact opaque part.

@@ -38,6 +38,12 @@ Status apply_via_param(Via& v, const Param& p) {
 
 Result<Via> parse_via(Scanner& s) {
   Via v;
+  PINHOLE_TRY(parse_via_into(s, v));
+  return v;
+}
+
+Status parse_via_into(Scanner& s, Via& v) {
+  v = Via{};
   s.skip_lws();
   size_t start = s.pos();
   v.protocol_name = s.token();
@@ -50,7 +56,9 @@ Result<Via> parse_via(Scanner& s) {
   std::string_view sent_by = s.take_while(is_sent_by_char);
   // COLON may carry LWS around it ("host : 5060").
   size_t save = s.pos();
-  if (sent_by.find(':') == std::string_view::npos && s.consume_separator(':')) {
+  // An IPv6 reference holds ':' itself, so "[::1] : 5060" is recognised by its closing ']'.
+  bool port_follows_lws = sent_by.find(':') == std::string_view::npos || (sent_by.front() == '[' && sent_by.back() == ']');
+  if (port_follows_lws && s.consume_separator(':')) {
     auto port = s.take_while(is_digit);
     if (port.empty()) {
       s.set_pos(save);
@@ -71,8 +79,9 @@ Result<Via> parse_via(Scanner& s) {
     size_t close = sent_by.find(']');
     host_text = sent_by.substr(0, close == std::string_view::npos ? sent_by.size() : close + 1);
     if (close != std::string_view::npos && close + 1 < sent_by.size()) {
-      if (sent_by[close + 1] != ':') return bad_request("malformed Via sent-by");
-      port_text = sent_by.substr(close + 2);
+      std::string_view colon_port = trim_lws(sent_by.substr(close + 1));  // LWS kept by the COLON above
+      if (colon_port.empty() || colon_port.front() != ':') return bad_request("malformed Via sent-by");
+      port_text = trim_lws(colon_port.substr(1));
     }
   }
   auto kind = classify_host(host_text);
@@ -93,7 +102,7 @@ Result<Via> parse_via(Scanner& s) {
   }));
   if (any) v.params = trim_lws(s.slice(params_start));
   v.raw = s.slice(start);
-  return v;
+  return Status::Ok();
 }
 
 }  // namespace pinhole::sip

@@ -42,5 +42,6 @@ struct Via {
 
 // Parses one via-parm at the scanner; stops before ',' or the end.
 Result<Via> parse_via(Scanner& s);
+Status parse_via_into(Scanner& s, Via& out);  // in place, for the message cache
 
 }  // namespace pinhole::sip
