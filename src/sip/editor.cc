@@ -80,7 +80,11 @@ void Editor::remove_list_value(const HeaderField& h, std::string_view value_raw)
   const char* q = vb;
   while (q > hb && (q[-1] == ' ' || q[-1] == '\t' || q[-1] == '\r' || q[-1] == '\n')) --q;
   if (q > hb && q[-1] == ',') {
-    remove(span_between(q - 1, ve));
+    // Also drop the white space before that comma: "a , b" minus b must not leave "a " (the
+    // grammar has no LWS between the last value and the line end).
+    const char* c = q - 1;
+    while (c > hb && (c[-1] == ' ' || c[-1] == '\t' || c[-1] == '\r' || c[-1] == '\n')) --c;
+    remove(span_between(c, ve));
     return;
   }
   remove_header(h);  // the only value
@@ -131,6 +135,13 @@ void Editor::set_body(std::string_view body) {
   } else {
     add_header_last("Content-Length", length);
   }
+  // A datagram may end right after its last header line, without the empty line (Message::parse
+  // accepts it: the packet boundary frames it). Write the empty line then, or the new body would
+  // be read as one more header line (found by fuzz_sip_message, seed options_no_empty_line.sip).
+  // Recorded after the Content-Length insert at the same offset, so it comes out after it.
+  size_t body_offset = msg_.offset_of(msg_.body());
+  std::string_view head = msg_.bytes().substr(0, body_offset);
+  if (!head.ends_with("\n\n") && !head.ends_with("\n\r\n")) insert_at(body_offset, "\r\n");
   replace(msg_.body(), body);
 }
 
