@@ -20,7 +20,17 @@ enum CharClass : uint16_t {
   kWsp = 1 << 9,             // SP HT
   kHex = 1 << 10,
   kDigit = 1 << 11,
+  kColonBracket = 1 << 12,  // : [ ]   (hosts: IPv6 references, host:port)
+  kLws = 1 << 13,           // SP HT CR LF (white space inside a header value, folds included)
 };
+
+// Composite classes, so hot loops test one mask per character.
+inline constexpr uint16_t kTokenChars = kAlnum | kTokenExtra;
+inline constexpr uint16_t kWordChars = kAlnum | kWordExtra;
+inline constexpr uint16_t kUserChars = kAlnum | kMark | kUserUnreserved;
+inline constexpr uint16_t kPasswordChars = kAlnum | kMark | kPasswordExtra;
+inline constexpr uint16_t kParamChars = kAlnum | kMark | kParamUnreserved;
+inline constexpr uint16_t kHeaderChars = kAlnum | kMark | kHnvUnreserved;
 
 namespace detail {
 constexpr void mark_all(std::array<uint16_t, 256>& t, std::string_view chars, uint16_t cls) {
@@ -42,6 +52,8 @@ constexpr std::array<uint16_t, 256> make_char_table() {
   mark_all(t, "[]/?:+$", kHnvUnreserved);
   mark_all(t, "-.", kHostChar);
   mark_all(t, " \t", kWsp);
+  mark_all(t, ":[]", kColonBracket);
+  mark_all(t, " \t\r\n", kLws);
   return t;
 }
 inline constexpr std::array<uint16_t, 256> kCharTable = make_char_table();
@@ -65,7 +77,17 @@ constexpr bool is_host_char(char c) { return has_class(c, kHostChar); }
 // UTF8-NONASCII and the visible ASCII allowed in a reason phrase / header value.
 constexpr bool is_utf8_nonascii(char c) { return static_cast<unsigned char>(c) >= 0x80; }
 
-constexpr char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+namespace detail {
+constexpr std::array<char, 256> make_lower_table() {
+  std::array<char, 256> t{};
+  for (size_t c = 0; c < 256; ++c)
+    t[c] = static_cast<char>((c >= 'A' && c <= 'Z') ? c + 32 : c);
+  return t;
+}
+inline constexpr std::array<char, 256> kLowerTable = make_lower_table();
+}  // namespace detail
+
+constexpr char ascii_lower(char c) { return detail::kLowerTable[static_cast<unsigned char>(c)]; }
 
 constexpr bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -74,11 +96,26 @@ constexpr bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
+constexpr bool is_lws(char c) { return has_class(c, kLws); }
+
 constexpr int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
+}
+
+// True when every character of `s` is in class `mask`, with %HH escapes allowed where `escapes`
+// is set. The inner loop is one table lookup per character.
+constexpr bool all_chars_in(std::string_view s, uint16_t mask, bool escapes) {
+  size_t i = 0;
+  const size_t n = s.size();
+  for (;;) {
+    while (i < n && (detail::kCharTable[static_cast<unsigned char>(s[i])] & mask) != 0) ++i;
+    if (i == n) return true;
+    if (!escapes || s[i] != '%' || i + 2 >= n || !is_hex(s[i + 1]) || !is_hex(s[i + 2])) return false;
+    i += 3;
+  }
 }
 
 // True when every character of `s` is in `pred`, with %HH escapes allowed where `escapes` is set.
@@ -97,6 +134,6 @@ constexpr bool all_chars(std::string_view s, Pred pred, bool escapes) {
   return true;
 }
 
-constexpr bool is_token(std::string_view s) { return !s.empty() && all_chars(s, is_token_char, false); }
+constexpr bool is_token(std::string_view s) { return !s.empty() && all_chars_in(s, kTokenChars, false); }
 
 }  // namespace pinhole::sip

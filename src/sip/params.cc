@@ -3,9 +3,6 @@
 namespace pinhole::sip {
 namespace {
 
-// gen-value characters: token, plus what a host needs (':' and brackets for IPv6).
-bool is_gen_value_char(char c) { return is_token_char(c) || c == ':' || c == '[' || c == ']'; }
-
 }  // namespace
 
 Result<Param> parse_header_param(Scanner& s) {
@@ -27,7 +24,7 @@ Result<Param> parse_header_param(Scanner& s) {
     p.quoted = true;
     return p;
   }
-  p.value = s.take_while(is_gen_value_char);
+  p.value = s.take_class(kTokenChars | kColonBracket);
   if (p.value.empty()) return bad_request("header parameter without value after '='");
   return p;
 }
@@ -53,10 +50,10 @@ Status validate_uri_params(std::string_view raw) {
     std::string_view item = raw.substr(i, end - i);
     size_t eq = item.find('=');
     std::string_view name = item.substr(0, eq);
-    if (name.empty() || !all_chars(name, is_param_char, true)) return bad_request("malformed URI parameter name");
+    if (name.empty() || !all_chars_in(name, kParamChars, true)) return bad_request("malformed URI parameter name");
     if (eq != std::string_view::npos) {
       std::string_view value = item.substr(eq + 1);
-      if (value.empty() || !all_chars(value, is_param_char, true))
+      if (value.empty() || !all_chars_in(value, kParamChars, true))
         return bad_request("malformed URI parameter value");
     }
     if (end == raw.size()) break;

@@ -11,7 +11,7 @@ namespace pinhole::sip {
 Result<CSeq> parse_cseq(std::string_view value) {
   Scanner s(value);
   s.skip_lws();
-  auto digits = s.take_while(is_digit);
+  auto digits = s.take_class(kDigit);
   if (digits.empty() || digits.size() > 10) return bad_request("malformed CSeq number");
   uint64_t n = 0;
   for (char c : digits) n = n * 10 + static_cast<uint64_t>(c - '0');
@@ -46,10 +46,10 @@ Status validate_call_id(std::string_view value) {
   std::string_view v = trim_lws(value);
   size_t at = v.find('@');
   std::string_view left = v.substr(0, at);
-  if (left.empty() || !all_chars(left, is_word_char, false)) return bad_request("malformed Call-ID");
+  if (left.empty() || !all_chars_in(left, kWordChars, false)) return bad_request("malformed Call-ID");
   if (at != std::string_view::npos) {
     std::string_view right = v.substr(at + 1);
-    if (right.empty() || !all_chars(right, is_word_char, false)) return bad_request("malformed Call-ID");
+    if (right.empty() || !all_chars_in(right, kWordChars, false)) return bad_request("malformed Call-ID");
   }
   return Status::Ok();
 }

@@ -30,7 +30,7 @@ Status validate_uri_headers(std::string_view h) {
     size_t eq = item.find('=');
     if (eq == std::string_view::npos) return bad_request("URI header without '='");
     std::string_view name = item.substr(0, eq), value = item.substr(eq + 1);
-    if (name.empty() || !all_chars(name, is_header_char, true) || !all_chars(value, is_header_char, true))
+    if (name.empty() || !all_chars_in(name, kHeaderChars, true) || !all_chars_in(value, kHeaderChars, true))
       return bad_request("malformed URI header");
     if (end == h.size()) return Status::Ok();
     i = end + 1;
@@ -45,11 +45,11 @@ Status parse_sip_uri(std::string_view rest, Uri& u) {
     size_t colon = userinfo.find(':');
     u.user = userinfo.substr(0, colon);
     u.has_user = true;
-    if (u.user.empty() || !all_chars(u.user, is_user_char, true)) return bad_request("malformed URI user");
+    if (u.user.empty() || !all_chars_in(u.user, kUserChars, true)) return bad_request("malformed URI user");
     if (colon != std::string_view::npos) {
       u.password = userinfo.substr(colon + 1);
       u.has_password = true;
-      if (!all_chars(u.password, is_password_char, true)) return bad_request("malformed URI password");
+      if (!all_chars_in(u.password, kPasswordChars, true)) return bad_request("malformed URI password");
     }
     rest.remove_prefix(at + 1);
   }

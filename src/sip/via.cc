@@ -3,31 +3,34 @@
 namespace pinhole::sip {
 namespace {
 
-bool is_sent_by_char(char c) { return is_host_char(c) || c == ':' || c == '[' || c == ']'; }
-
+// A parameter written twice counts by its FIRST occurrence (later ones are still validated), as
+// in Via::param() and in Editor::set_via_param, which rewrites the first. With the last winning,
+// a client's ";received=A;received=B" became ";received=<source>;received=B" after the edge's
+// RFC 3581 fix and read back as B: responses went wherever the client chose (found by
+// fuzz_sip_message; seed tests/fuzz/seeds/fuzz_sip_message/via_duplicate_received_rport.sip).
 Status apply_via_param(Via& v, const Param& p) {
   if (iequals(p.name, "branch")) {
     if (!p.has_value || p.quoted || !is_token(p.value)) return bad_request("malformed Via branch");
-    v.branch = p.value;
+    if (!v.has_branch) v.branch = p.value;
     v.has_branch = true;
   } else if (iequals(p.name, "received")) {
     if (!p.has_value || !is_ip_address(p.value)) return bad_request("malformed Via received");
-    v.received = p.value;
+    if (!v.has_received) v.received = p.value;
     v.has_received = true;
   } else if (iequals(p.name, "rport")) {
-    v.has_rport = true;
     if (p.has_value) {
       auto port = parse_port(p.value);
       if (!port) return bad_request("malformed Via rport");
-      v.rport_value = p.value;
+      if (!v.has_rport) v.rport_value = p.value;
     }
+    v.has_rport = true;
   } else if (iequals(p.name, "maddr")) {
     if (!p.has_value || !classify_host(p.value)) return bad_request("malformed Via maddr");
-    v.maddr = p.value;
+    if (v.maddr.empty()) v.maddr = p.value;
   } else if (iequals(p.name, "ttl")) {
     auto ttl = parse_port(p.value);  // 1*3DIGIT, 0-255
     if (!p.has_value || !ttl || *ttl > 255) return bad_request("malformed Via ttl");
-    v.ttl = p.value;
+    if (v.ttl.empty()) v.ttl = p.value;
   } else if (iequals(p.name, "alias")) {
     v.alias = true;
   }
@@ -53,13 +56,13 @@ Status parse_via_into(Scanner& s, Via& v) {
   v.transport = s.token();
   if (v.transport.empty()) return bad_request("malformed Via transport");
   if (!s.skip_lws()) return bad_request("missing space before Via sent-by");
-  std::string_view sent_by = s.take_while(is_sent_by_char);
+  std::string_view sent_by = s.take_class(kHostChar | kColonBracket);
   // COLON may carry LWS around it ("host : 5060").
   size_t save = s.pos();
   // An IPv6 reference holds ':' itself, so "[::1] : 5060" is recognised by its closing ']'.
   bool port_follows_lws = sent_by.find(':') == std::string_view::npos || (sent_by.front() == '[' && sent_by.back() == ']');
   if (port_follows_lws && s.consume_separator(':')) {
-    auto port = s.take_while(is_digit);
+    auto port = s.take_class(kDigit);
     if (port.empty()) {
       s.set_pos(save);
     } else {
