@@ -36,8 +36,10 @@ void Editor::insert_header_line(size_t at, std::string_view name, std::string_vi
 
 void Editor::add_header_first(std::string_view name, std::string_view value) {
   auto headers = msg_.headers();
-  size_t at = headers.empty() ? msg_.offset_of(msg_.body()) - 2 : msg_.offset_of(headers.front().line);
-  insert_header_line(at, name, value);
+  // Without header fields, "first" is "last": add_header_last finds the start line's end whether it
+  // is CRLF or a bare LF (body offset - 2 split the start line of an LF-only message).
+  if (headers.empty()) return add_header_last(name, value);
+  insert_header_line(msg_.offset_of(headers.front().line), name, value);
 }
 
 void Editor::add_header_before(const HeaderField& at, std::string_view name, std::string_view value) {

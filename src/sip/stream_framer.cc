@@ -36,9 +36,15 @@ Result<uint32_t> scan_content_length(std::string_view headers, uint32_t max) {
     if (iequals(name, "Content-Length") || iequals(name, "l")) {
       size_t colon = line.find(':', name_end);
       if (colon == std::string_view::npos) return bad_request("malformed Content-Length");
-      // Folded continuation lines of Content-Length are not supported by any real peer; the
-      // full parser re-checks the value anyway.
-      return parse_content_length(line.substr(colon + 1), max);
+      // The value may be folded onto continuation lines (RFC 3261 §7.3.1: "Content-Length:\r\n 13"
+      // is valid); refusing it would close a connection carrying a valid message. Take every
+      // following line that starts with SP/HT; parse_content_length trims the LWS around the digits.
+      size_t value_end = end;
+      while (value_end + 1 < headers.size() && (headers[value_end + 1] == ' ' || headers[value_end + 1] == '\t')) {
+        value_end = headers.find('\n', value_end + 1);
+        if (value_end == std::string_view::npos) value_end = headers.size();
+      }
+      return parse_content_length(headers.substr(start + colon + 1, value_end - (start + colon + 1)), max);
     }
     pos = end;
   }

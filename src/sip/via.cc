@@ -61,7 +61,9 @@ Status parse_via_into(Scanner& s, Via& v) {
   size_t save = s.pos();
   // An IPv6 reference holds ':' itself, so "[::1] : 5060" is recognised by its closing ']'.
   bool port_follows_lws = sent_by.find(':') == std::string_view::npos || (sent_by.front() == '[' && sent_by.back() == ']');
-  if (port_follows_lws && s.consume_separator(':')) {
+  // "host: 5060": the colon was taken with the host, the LWS after it stops before the port.
+  bool port_after_colon_lws = !sent_by.empty() && sent_by.back() == ':';
+  if ((port_follows_lws && s.consume_separator(':')) || (port_after_colon_lws && s.skip_lws())) {
     auto port = s.take_class(kDigit);
     if (port.empty()) {
       s.set_pos(save);
