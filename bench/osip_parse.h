@@ -126,8 +126,9 @@ bool osip_touch(const osip_message_t* m, Sink& sink) {
 
   // Every Record-Route URI.
   sink.num(static_cast<uint64_t>(osip_list_size(&m->record_routes)));
-  for_each<osip_record_route_t>(&m->record_routes,
-                                [&](const osip_record_route_t* rr) { sink.cstr(rr->url != nullptr ? rr->url->host : nullptr); });
+  for_each<osip_record_route_t>(&m->record_routes, [&](const osip_record_route_t* rr) {
+    sink.cstr(rr->url != nullptr ? rr->url->host : nullptr);
+  });
 
   // Max-Forwards (an untyped header in osip).
   osip_header_t* mf = nullptr;

@@ -4,6 +4,12 @@
 // a lone CRLF a pong. A stream whose header section or declared body would exceed the size limit
 // yields a 413 error: the connection must then be closed, since the rest of the stream cannot be
 // framed. Owned by one connection; not thread-safe.
+//
+// Keepalive ambiguity: a CRLF at a frame start is reported as a pong at once rather than waiting
+// to see whether a second CRLF (a ping) follows, because a pong must not be held back until the
+// next message arrives. A ping split across two reads therefore shows up as two pongs; clients
+// write the 4-byte ping in one send, so this is rare, and the keepalive engine treats a missing
+// pong only after its timeout.
 #pragma once
 
 #include <cstddef>
