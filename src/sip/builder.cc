@@ -1,14 +1,41 @@
 #include "sip/builder.h"
 
+#include <algorithm>
 #include <string>
 
-#include "sip/editor.h"
+#include "absl/container/inlined_vector.h"
+
 
 namespace pinhole::sip {
 namespace {
 
 void append_header(std::string& out, std::string_view name, std::string_view value) {
   out.append(name).append(": ").append(value).append("\r\n");
+}
+
+// The top via-parm as the server transport sees it (RFC 3581 §4): received= the source IP
+// (replacing any value the client put there) and, when the client asked with a bare rport,
+// rport= the source port.
+std::string via_with_source(const Via& top, std::string_view ip, uint16_t port) {
+  struct Splice {
+    size_t from, to;  // offsets in top.raw
+    std::string text;
+  };
+  absl::InlinedVector<Splice, 2> splices;
+  auto set_value = [&](const Param& p, std::string_view value) {
+    size_t name_end = static_cast<size_t>(p.name.data() - top.raw.data()) + p.name.size();
+    size_t value_end = p.has_value ? static_cast<size_t>(p.value.data() - top.raw.data()) + p.value.size() : name_end;
+    splices.push_back({name_end, value_end, "=" + std::string(value)});
+  };
+  auto received = top.param("received");
+  if (received) set_value(*received, ip);
+  if (top.has_rport && top.rport_value.empty()) set_value(*top.param("rport"), std::to_string(port));
+  std::string text(top.raw);
+  // Later offsets first, so the earlier ones stay valid.
+  std::sort(splices.begin(), splices.end(), [](const Splice& a, const Splice& b) { return a.from > b.from; });
+  for (const auto& sp : splices) text.replace(sp.from, sp.to - sp.from, sp.text);
+  if (!received) text.append(";received=").append(ip);
+  return text;
 }
 
 void append_body(std::string& out, std::string_view content_type, std::string_view body) {
@@ -115,20 +142,9 @@ std::string ResponseBuilder::build() const {
     if (h.kind != HeaderKind::kVia) continue;
     std::string value(h.value);
     if (first && vias.ok() && !received_ip_.empty()) {
-      // Rewrite the top via-parm through an Editor-like splice on a copy of the field value.
       const Via& top = vias->front();
       size_t top_off = static_cast<size_t>(top.raw.data() - h.value.data());
-      std::string top_text(top.raw);
-      std::string params;
-      if (!top.has_received) params.append(";received=").append(received_ip_);
-      if (top.has_rport && top.rport_value.empty()) {
-        // Replace the bare "rport" with "rport=<port>".
-        auto rp = top.param("rport");
-        size_t at = static_cast<size_t>(rp->name.data() - top.raw.data()) + rp->name.size();
-        top_text.insert(at, "=" + std::to_string(received_port_));
-      }
-      top_text.append(params);
-      value.replace(top_off, top.raw.size(), top_text);
+      value.replace(top_off, top.raw.size(), via_with_source(top, received_ip_, received_port_));
     }
     first = false;
     append_header(out, "Via", value);

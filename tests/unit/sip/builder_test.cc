@@ -226,6 +226,26 @@ TEST(ResponseBuilder, ViaReceivedKeepsExistingRportValue) {
   EXPECT_EQ(top.rport_value, "1234");
 }
 
+// The client's own received (whatever it claims) is replaced by the source the server saw, in
+// either order of the received and rport parameters.
+TEST(ResponseBuilder, ViaReceivedReplacesAClaimedReceived) {
+  for (std::string params : {";received=198.51.100.1;rport;branch=z9hG4bKr1", ";rport;received=198.51.100.1;branch=z9hG4bKr1"}) {
+    SCOPED_TRACE(params);
+    std::string text = "OPTIONS sip:biloxi.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.9:5060" + params +
+                       "\r\nTo: <sip:biloxi.com>\r\nFrom: <sip:alice@biloxi.com>;tag=x1\r\nCall-ID: r1\r\n"
+                       "CSeq: 1 OPTIONS\r\n\r\n";
+    auto req = must_parse(text, Framing::kDatagram);
+    ASSERT_NE(req, nullptr);
+    auto r = must_parse(ResponseBuilder(*req, 200).via_received("203.0.113.101", 52500).build());
+    ASSERT_NE(r, nullptr);
+    const Via& top = **r->top_via();
+    EXPECT_EQ(top.received, "203.0.113.101");
+    EXPECT_EQ(top.rport_value, "52500");
+    EXPECT_EQ(top.branch, "z9hG4bKr1");
+    EXPECT_EQ(top.raw.find("198.51.100.1"), std::string_view::npos);
+  }
+}
+
 TEST(ResponseBuilder, CompactAndFoldedRequestFields) {
   std::string text =
       "OPTIONS sip:biloxi.com SIP/2.0\r\n"
