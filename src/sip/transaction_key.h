@@ -20,4 +20,8 @@ Result<std::string> cancelled_invite_key(const Message& cancel);
 // Key of the client transaction a response belongs to: top Via branch + CSeq method.
 Result<std::string> client_transaction_key(const Message& response);
 
+// The same key computed from the request a client transaction sends, so its responses find it.
+// The request must carry an RFC 3261 branch (ours always do); fails with 500 otherwise.
+Result<std::string> client_transaction_key_of_request(const Message& request);
+
 }  // namespace pinhole::sip

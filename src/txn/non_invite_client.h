@@ -1,0 +1,46 @@
+// Non-INVITE client transaction (RFC 3261 §17.1.2) as a pure state machine.
+//
+//   Trying --1xx--> Proceeding --1xx--> Proceeding
+//   Trying/Proceeding --200-699--> Completed --Timer K--> Terminated
+//   Trying/Proceeding --Timer F or transport error--> Terminated (TU told)
+//   Timer E (unreliable only): retransmit; T1, doubling up to T2 in Trying, T2 in Proceeding.
+//
+// Ownership and threads: the machine owns the request it sends (retransmitted from its bytes). It
+// is used by the one worker thread that owns it (through TransactionTable).
+#pragma once
+
+#include <string_view>
+
+#include "sip/message.h"
+#include "txn/actions.h"
+
+namespace pinhole::txn {
+
+class NonInviteClient {
+ public:
+  enum class State : uint8_t { kTrying, kProceeding, kCompleted, kTerminated };
+  static std::string_view state_name(State s);
+
+  // `request` is the request as it goes on the wire (not INVITE, not ACK).
+  NonInviteClient(sip::MessagePtr request, Reliability reliability, const TimerConfig& timers);
+
+  // Sends the request; starts E (unreliable only) and F.
+  Output start();
+  Output on_response(const sip::Message& response);
+  Output on_timer(TimerName timer);
+  Output on_transport_error();
+
+  State state() const { return state_; }
+  const sip::Message& request() const { return *request_; }
+
+ private:
+  Output terminate(Output out);
+
+  sip::MessagePtr request_;
+  TimerConfig timers_;
+  Millis timer_e_{0};  // current E interval
+  Reliability reliability_;
+  State state_ = State::kTrying;
+};
+
+}  // namespace pinhole::txn

@@ -1,0 +1,332 @@
+#include "txn/transaction_table.h"
+
+#include <algorithm>
+#include <cassert>
+#include <type_traits>
+
+#include "sip/transaction_key.h"
+
+namespace pinhole::txn {
+namespace {
+
+template <typename M>
+constexpr bool kIsServer = std::is_same_v<M, InviteServer> || std::is_same_v<M, NonInviteServer>;
+
+bool later(const auto& a, const auto& b) { return a.deadline != b.deadline ? a.deadline > b.deadline : a.seq > b.seq; }
+
+}  // namespace
+
+TransactionTable::CallScope::~CallScope() {
+  if (--table_.depth_ != 0) return;
+  table_.prune_stale_timers();
+  table_.graveyard_.clear();
+}
+
+TransactionTable::TransactionTable(const TimerConfig& timers, TransactionTransport& transport, TransactionUser& tu)
+    : timers_(timers), transport_(transport), tu_(tu) {}
+
+TransactionTable::~TransactionTable() = default;
+
+template <typename M>
+TransactionTable::Entry& TransactionTable::create(std::string key, uint64_t context, sip::MessagePtr message,
+                                                  Reliability reliability) {
+  const TransactionId id = next_id_++;
+  auto entry = std::make_unique<Entry>(id, std::move(key), context, std::in_place_type<M>, std::move(message),
+                                       reliability, timers_);
+  Entry& e = *entry;
+  entries_.emplace(id, std::move(entry));
+  (kIsServer<M> ? server_keys_ : client_keys_).emplace(e.key, id);
+  return e;
+}
+
+TransactionTable::Entry* TransactionTable::find(TransactionId txn) const {
+  auto it = entries_.find(txn);
+  return it == entries_.end() ? nullptr : it->second.get();
+}
+
+Received TransactionTable::receive_request(sip::MessagePtr request, Reliability reliability, uint64_t context,
+                                           TimePoint now) {
+  assert(depth_ == 0 && "entry points are not re-entrant");
+  CallScope scope(*this);
+  Received r;
+  if (request == nullptr || !request->is_request()) {
+    ++counters_.malformed;
+    r.disposition = Disposition::kMalformed;
+    r.message = std::move(request);
+    return r;
+  }
+  auto key = sip::server_transaction_key(*request);
+  if (!key) {
+    ++counters_.malformed;
+    r.disposition = Disposition::kMalformed;
+    r.message = std::move(request);
+    return r;
+  }
+
+  if (auto it = server_keys_.find(*key); it != server_keys_.end()) {
+    Entry& e = *find(it->second);
+    Output out = std::visit(
+        [&](auto& m) -> Output {
+          if constexpr (kIsServer<std::decay_t<decltype(m)>>) return m.on_request(*request);
+          return Output::with(Verdict::kIgnored);  // server keys name server machines only
+        },
+        e.machine);
+    r.txn = e.id;
+    if (out.notify != Notify::kNone) {
+      r.disposition = Disposition::kPassedToTu;  // an ACK in Accepted
+    } else if (out.verdict == Verdict::kIgnored) {
+      r.disposition = Disposition::kDropped;
+      ++counters_.requests_dropped;
+    } else {
+      r.disposition = Disposition::kAbsorbed;
+      ++counters_.requests_absorbed;
+    }
+    apply(e, out, now, &request);
+    r.message = std::move(request);
+    drain_transport_errors(now);
+    return r;
+  }
+
+  if (request->method() == sip::Method::kAck) {
+    // No INVITE transaction: the ACK for a 2xx (new branch), forwarded statelessly by the proxy.
+    ++counters_.acks_unmatched;
+    r.disposition = Disposition::kNoMatch;
+    r.message = std::move(request);
+    return r;
+  }
+
+  TransactionId cancelled = kNoTransaction;
+  if (request->method() == sip::Method::kCancel) {
+    auto invite_key = sip::cancelled_invite_key(*request);
+    if (invite_key.ok())
+      if (auto it = server_keys_.find(*invite_key); it != server_keys_.end()) cancelled = it->second;
+  }
+  const bool invite = request->method() == sip::Method::kInvite;
+  Entry& e = invite ? create<InviteServer>(std::move(key).value(), context, std::move(request), reliability)
+                    : create<NonInviteServer>(std::move(key).value(), context, std::move(request), reliability);
+  ++counters_.requests_new;
+  r.disposition = Disposition::kNewTransaction;
+  r.txn = e.id;
+  Output out = std::visit([](auto& m) { return m.start(); }, e.machine);
+  apply(e, out, now, nullptr, cancelled);
+  drain_transport_errors(now);
+  return r;
+}
+
+Received TransactionTable::receive_response(sip::MessagePtr response, TimePoint now) {
+  assert(depth_ == 0 && "entry points are not re-entrant");
+  CallScope scope(*this);
+  Received r;
+  auto key = response != nullptr && response->is_response() ? sip::client_transaction_key(*response)
+                                                            : Result<std::string>(bad_request("not a response"));
+  if (!key) {
+    ++counters_.malformed;
+    r.disposition = Disposition::kMalformed;
+    r.message = std::move(response);
+    return r;
+  }
+  auto it = client_keys_.find(*key);
+  if (it == client_keys_.end()) {
+    ++counters_.responses_unmatched;
+    r.disposition = Disposition::kNoMatch;
+    r.message = std::move(response);
+    return r;
+  }
+  Entry& e = *find(it->second);
+  Output out = std::visit(
+      [&](auto& m) -> Output {
+        if constexpr (!kIsServer<std::decay_t<decltype(m)>>) return m.on_response(*response);
+        return Output::with(Verdict::kIgnored);  // client keys name client machines only
+      },
+      e.machine);
+  r.txn = e.id;
+  if (out.notify == Notify::kResponse) {
+    r.disposition = Disposition::kPassedToTu;
+    ++counters_.responses_passed;
+  } else if (out.verdict == Verdict::kIgnored) {
+    r.disposition = Disposition::kDropped;
+    ++counters_.responses_dropped;
+  } else {
+    r.disposition = Disposition::kAbsorbed;
+    ++counters_.responses_absorbed;
+  }
+  apply(e, out, now, &response);
+  r.message = std::move(response);
+  drain_transport_errors(now);
+  return r;
+}
+
+void TransactionTable::advance(TimePoint now) {
+  assert(depth_ == 0 && "entry points are not re-entrant");
+  CallScope scope(*this);
+  drain_transport_errors(now);
+  while (!timer_heap_.empty() && timer_heap_.front().deadline <= now) {
+    const TimerEntry t = timer_heap_.front();
+    pop_timer();
+    if (is_stale(t)) continue;
+    Entry& e = *find(t.txn);
+    Output out = std::visit([&](auto& m) { return m.on_timer(t.timer); }, e.machine);
+    apply(e, out, now, nullptr);
+    drain_transport_errors(now);
+  }
+}
+
+void TransactionTable::transport_error(TransactionId txn, TimePoint now) {
+  assert(depth_ == 0 && "entry points are not re-entrant");
+  CallScope scope(*this);
+  pending_errors_.emplace_back(txn, now);
+  drain_transport_errors(now);
+}
+
+std::optional<TimePoint> TransactionTable::next_deadline() const {
+  std::optional<TimePoint> next;
+  if (!timer_heap_.empty()) next = timer_heap_.front().deadline;
+  for (const auto& pending : pending_errors_)
+    if (!next || pending.second < *next) next = pending.second;
+  return next;
+}
+
+Result<TransactionId> TransactionTable::send_request(sip::MessagePtr request, Reliability reliability, uint64_t context,
+                                                     TimePoint now) {
+  CallScope scope(*this);
+  if (request == nullptr || !request->is_request() || request->method() == sip::Method::kAck) {
+    ++counters_.tu_calls_rejected;
+    return Error{500, "no client transaction for this message"};
+  }
+  auto key = sip::client_transaction_key_of_request(*request);
+  if (!key) {
+    ++counters_.tu_calls_rejected;
+    return key.error();
+  }
+  if (client_keys_.contains(*key)) {
+    ++counters_.tu_calls_rejected;
+    return Error{500, "branch already in use by a client transaction"};
+  }
+  const bool invite = request->method() == sip::Method::kInvite;
+  Entry& e = invite ? create<InviteClient>(std::move(key).value(), context, std::move(request), reliability)
+                    : create<NonInviteClient>(std::move(key).value(), context, std::move(request), reliability);
+  Output out = std::visit([](auto& m) { return m.start(); }, e.machine);
+  apply(e, out, now, nullptr);
+  return e.id;
+}
+
+Status TransactionTable::respond(TransactionId txn, uint16_t status, std::string response, TimePoint now) {
+  CallScope scope(*this);
+  Entry* e = find(txn);
+  if (e == nullptr) {
+    ++counters_.tu_calls_rejected;
+    return Error{481, "no such transaction"};
+  }
+  Output out = std::visit(
+      [&](auto& m) -> Output {
+        if constexpr (kIsServer<std::decay_t<decltype(m)>>) return m.respond(status, std::move(response));
+        return Output::with(Verdict::kIgnored);
+      },
+      e->machine);
+  if (out.verdict == Verdict::kIgnored) {
+    ++counters_.tu_calls_rejected;
+    return Error{500, "response not allowed in the transaction's state"};
+  }
+  apply(*e, out, now, nullptr);
+  return Status::Ok();
+}
+
+const sip::Message* TransactionTable::request(TransactionId txn) const {
+  const Entry* e = find(txn);
+  if (e == nullptr) return nullptr;
+  return std::visit([](const auto& m) { return &m.request(); }, e->machine);
+}
+
+std::optional<TransactionKind> TransactionTable::kind(TransactionId txn) const {
+  const Entry* e = find(txn);
+  if (e == nullptr) return std::nullopt;
+  return static_cast<TransactionKind>(e->machine.index());
+}
+
+std::string_view TransactionTable::state(TransactionId txn) const {
+  const Entry* e = find(txn);
+  if (e == nullptr) return {};
+  return std::visit([](const auto& m) { return m.state_name(m.state()); }, e->machine);
+}
+
+void TransactionTable::apply(Entry& e, const Output& out, TimePoint now, sip::MessagePtr* message,
+                             TransactionId cancelled) {
+  for (const TimerChange& change : out.timers) {
+    uint32_t& generation = e.timer_generation[static_cast<size_t>(change.timer)];
+    ++generation;
+    if (change.start) push_timer({now + change.after, next_timer_seq_++, e.id, generation, change.timer});
+  }
+  for (std::string_view bytes : out.sends) {
+    if (transport_.send(e.id, e.context, bytes)) continue;
+    ++counters_.send_failures;
+    pending_errors_.emplace_back(e.id, now);
+  }
+  switch (out.notify) {
+    case Notify::kNone:
+      break;
+    case Notify::kRequest:
+      tu_.on_request(e.id, *request(e.id), cancelled);
+      break;
+    case Notify::kAck:
+      assert(message != nullptr && *message != nullptr);
+      tu_.on_ack(e.id, *message);
+      break;
+    case Notify::kResponse:
+      assert(message != nullptr && *message != nullptr);
+      tu_.on_response(e.id, *message);
+      break;
+    case Notify::kTimeout:
+      ++counters_.timeouts;
+      tu_.on_failure(e.id, Failure{Failure::Kind::kTimeout, 408});
+      break;
+    case Notify::kTransportError:
+      ++counters_.transport_errors;
+      tu_.on_failure(e.id, Failure{Failure::Kind::kTransportError, 503});
+      break;
+  }
+  if (out.terminated) retire(e);
+}
+
+void TransactionTable::retire(Entry& e) {
+  const TransactionId id = e.id;
+  const bool server = std::visit([](const auto& m) { return kIsServer<std::decay_t<decltype(m)>>; }, e.machine);
+  (server ? server_keys_ : client_keys_).erase(e.key);
+  auto it = entries_.find(id);
+  graveyard_.push_back(std::move(it->second));  // `e` lives until the outermost call returns
+  entries_.erase(it);
+  tu_.on_terminated(id);
+}
+
+void TransactionTable::drain_transport_errors(TimePoint now) {
+  while (!pending_errors_.empty()) {
+    std::vector<std::pair<TransactionId, TimePoint>> batch;
+    batch.swap(pending_errors_);
+    for (const auto& pending : batch) {
+      Entry* e = find(pending.first);
+      if (e == nullptr) continue;  // already terminated
+      Output out = std::visit([](auto& m) { return m.on_transport_error(); }, e->machine);
+      apply(*e, out, now, nullptr);
+    }
+  }
+}
+
+void TransactionTable::push_timer(const TimerEntry& t) {
+  timer_heap_.push_back(t);
+  std::push_heap(timer_heap_.begin(), timer_heap_.end(), [](const auto& a, const auto& b) { return later(a, b); });
+}
+
+void TransactionTable::pop_timer() {
+  std::pop_heap(timer_heap_.begin(), timer_heap_.end(), [](const auto& a, const auto& b) { return later(a, b); });
+  timer_heap_.pop_back();
+}
+
+bool TransactionTable::is_stale(const TimerEntry& t) const {
+  const Entry* e = find(t.txn);
+  return e == nullptr || e->timer_generation[static_cast<size_t>(t.timer)] != t.generation;
+}
+
+void TransactionTable::prune_stale_timers() {
+  while (!timer_heap_.empty() && is_stale(timer_heap_.front())) pop_timer();
+}
+
+}  // namespace pinhole::txn

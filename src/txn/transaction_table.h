@@ -1,0 +1,235 @@
+// TransactionTable: one worker's SIP transactions (RFC 3261 §17). It owns the four kinds of state
+// machine, matches incoming requests and responses to them by their §17.1.3/§17.2.3 keys
+// (sip/transaction_key.h, with the RFC 2543 fallback), runs their timers from an explicit `now`,
+// carries out their actions through two injected interfaces (TransactionTransport to send,
+// TransactionUser to tell the proxy), and deletes them once they terminate.
+//
+// Threads: a table belongs to one worker's event loop and is called from that thread only (no
+// locks; a message for another worker's transaction is posted to that worker, DESIGN.md §2).
+//
+// Callbacks and re-entrancy. The event-loop entry points (receive_request, receive_response,
+// advance, transport_error) call the TU back; they must not be called from inside a callback. The
+// TU calls (send_request, respond) never call the TU back, and may be made from inside a
+// callback (the proxy forwards and answers from on_request/on_response). So a send that fails
+// during a TU call is reported later: at the end of the entry point whose callback made the call,
+// or else by the next entry point (next_deadline() then says "now"). A terminated transaction is
+// unlinked at once (no message matches it any more, TU calls on it fail) and destroyed when the
+// outermost table call returns, never inside its own callback (DESIGN.md §4).
+//
+// Drops: every message the table does not pass on says so in its Disposition and in a counter,
+// so the caller can count and log it; messages nobody kept are handed back.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "common/clock.h"
+#include "common/result.h"
+#include "sip/message.h"
+#include "txn/actions.h"
+#include "txn/invite_client.h"
+#include "txn/invite_server.h"
+#include "txn/non_invite_client.h"
+#include "txn/non_invite_server.h"
+
+namespace pinhole::txn {
+
+// Names a transaction in callbacks and TU calls. Never reused by a table; 0 is "none".
+using TransactionId = uint64_t;
+inline constexpr TransactionId kNoTransaction = 0;
+
+enum class TransactionKind : uint8_t { kInviteClient, kNonInviteClient, kInviteServer, kNonInviteServer };
+
+// Why a transaction gave up, and the status the TU treats it as.
+struct Failure {
+  enum class Kind : uint8_t { kTimeout, kTransportError };
+  Kind kind = Kind::kTimeout;
+  uint16_t status = 408;  // 408 for timeouts (RFC 3261 §8.1.3.1, §16.7), 503 for transport errors (§16.9)
+};
+
+// Sends a transaction's messages. `context` is the value given when the transaction was created
+// (the TU's handle for where its messages go: a flow, a resolved destination); this layer never
+// looks inside it. `bytes` are valid during the call only.
+class TransactionTransport {
+ public:
+  virtual ~TransactionTransport() = default;
+  // False on a fatal transport error (RFC 3261 §18.4): the transaction is told (see the file
+  // comment for when) and the TU hears of it through on_failure.
+  // Must not call into the table.
+  virtual bool send(TransactionId txn, uint64_t context, std::string_view bytes) = 0;
+};
+
+// The transaction user (the proxy core, the registrar, the UA library).
+class TransactionUser {
+ public:
+  virtual ~TransactionUser() = default;
+  // A request created a server transaction; answer it with TransactionTable::respond. The
+  // transaction owns `request` (valid until on_terminated; TransactionTable::request() gives it
+  // back). For a CANCEL, `cancelled_invite` is the INVITE server transaction it cancels, or
+  // kNoTransaction when none matches (answer 481, RFC 3261 §9.2).
+  virtual void on_request(TransactionId txn, const sip::Message& request, TransactionId cancelled_invite) = 0;
+  // An ACK matched an INVITE server transaction in Accepted (an RFC 2543 peer ACKing a 2xx, which
+  // the proxy forwards like any ACK for a 2xx). The TU may take `ack`.
+  virtual void on_ack(TransactionId txn, sip::MessagePtr& ack) = 0;
+  // A response for a client transaction, to act on (forward, collect for forking...). The TU may
+  // take `response`; otherwise it is handed back to the caller of receive_response.
+  virtual void on_response(TransactionId txn, sip::MessagePtr& response) = 0;
+  virtual void on_failure(TransactionId txn, Failure failure) = 0;
+  // Last callback for `txn`; the id is unknown to the table from now on.
+  virtual void on_terminated(TransactionId txn) = 0;
+};
+
+enum class Disposition : uint8_t {
+  kNewTransaction,  // a request created a server transaction and went to the TU
+  kPassedToTu,      // a response (or an RFC 2543 ACK in Accepted) went to the TU
+  kAbsorbed,        // a retransmission or hop-by-hop ACK the transaction handled itself
+  kDropped,         // matched a transaction that cannot take it in its state
+  kNoMatch,         // matched nothing: an ACK for a 2xx or a stray response, for stateless handling
+  kMalformed,       // no transaction key could be built (no Via, no CSeq...)
+};
+
+struct Received {
+  Disposition disposition = Disposition::kNoMatch;
+  TransactionId txn = kNoTransaction;  // the transaction matched or created
+  sip::MessagePtr message;             // the message, when neither a transaction nor the TU kept it
+};
+
+// Monotonic counts of what the table did with what it was given; the caller exports them.
+struct TableCounters {
+  uint64_t requests_new = 0;         // server transactions created
+  uint64_t requests_absorbed = 0;    // retransmitted requests and hop-by-hop ACKs handled inside
+  uint64_t requests_dropped = 0;     // matched, not acceptable in the transaction's state
+  uint64_t acks_unmatched = 0;       // ACKs matching nothing (ACKs for 2xx: forwarded statelessly)
+  uint64_t responses_passed = 0;     // to the TU
+  uint64_t responses_absorbed = 0;   // retransmitted final responses (an ACK re-sent for INVITE)
+  uint64_t responses_dropped = 0;    // matched, not acceptable in the transaction's state
+  uint64_t responses_unmatched = 0;  // stray responses (RFC 3261 §16.7: stateless handling)
+  uint64_t malformed = 0;            // no key
+  uint64_t tu_calls_rejected = 0;    // send_request/respond refused
+  uint64_t timeouts = 0;             // Timers B, F, H
+  uint64_t transport_errors = 0;     // transactions told of a transport error
+  uint64_t send_failures = 0;        // TransactionTransport::send returned false
+};
+
+class TransactionTable {
+ public:
+  // `transport` and `tu` must outlive the table.
+  TransactionTable(const TimerConfig& timers, TransactionTransport& transport, TransactionUser& tu);
+  ~TransactionTable();
+  TransactionTable(const TransactionTable&) = delete;
+  TransactionTable& operator=(const TransactionTable&) = delete;
+
+  // --- Event-loop entry points (call the TU back) ---
+
+  // A request from the network, after the sanity checks. A retransmission or an ACK goes to the
+  // transaction it matches; any other new request creates a server transaction, which takes the
+  // request. `reliability` and `context` describe where it came from (responses go back there).
+  Received receive_request(sip::MessagePtr request, Reliability reliability, uint64_t context, TimePoint now);
+  // A response from the network.
+  Received receive_response(sip::MessagePtr response, TimePoint now);
+  // Fires every timer due at `now` (and reports transport errors of earlier TU calls).
+  void advance(TimePoint now);
+  // An asynchronous transport error for `txn` (a connection that failed after send() returned).
+  void transport_error(TransactionId txn, TimePoint now);
+
+  // When advance() next has work to do; nullopt when no timer runs.
+  std::optional<TimePoint> next_deadline() const;
+
+  // --- TU calls (never call the TU back) ---
+
+  // Creates a client transaction for `request`, the request as it goes on the wire (parsed from
+  // the serialized bytes, top Via with our RFC 3261 branch), and sends it. ACK has no client
+  // transaction (the TU sends it directly); refused with 500, as is a branch already in use.
+  Result<TransactionId> send_request(sip::MessagePtr request, Reliability reliability, uint64_t context, TimePoint now);
+  // Sends the TU's response (serialized, with its status code) on server transaction `txn`.
+  // 481 when `txn` is unknown or terminated, 500 when the transaction cannot send it in its
+  // state (a second final response, a response on a client transaction).
+  Status respond(TransactionId txn, uint16_t status, std::string response, TimePoint now);
+
+  // --- Inspection ---
+
+  size_t size() const { return entries_.size(); }
+  // The request that created `txn` (the INVITE a CANCEL refers to, for a 487), or nullptr.
+  const sip::Message* request(TransactionId txn) const;
+  std::optional<TransactionKind> kind(TransactionId txn) const;
+  // RFC 3261 name of the state ("Proceeding"...); empty when `txn` is unknown.
+  std::string_view state(TransactionId txn) const;
+  const TableCounters& counters() const { return counters_; }
+  const TimerConfig& timer_config() const { return timers_; }
+
+ private:
+  using Machine = std::variant<InviteClient, NonInviteClient, InviteServer, NonInviteServer>;
+
+  struct Entry {
+    template <typename M, typename... Args>
+    Entry(TransactionId i, std::string k, uint64_t c, std::in_place_type_t<M> type, Args&&... args)
+        : id(i), key(std::move(k)), context(c), machine(type, std::forward<Args>(args)...) {}
+    TransactionId id;
+    std::string key;  // the maps' keys are views of this
+    uint64_t context;
+    Machine machine;
+    // Bumped by every start and stop of a timer; a queued firing with an older number is stale.
+    std::array<uint32_t, kTimerCount> timer_generation{};
+  };
+
+  struct TimerEntry {
+    TimePoint deadline;
+    uint64_t seq;  // FIFO among equal deadlines
+    TransactionId txn;
+    uint32_t generation;
+    TimerName timer;
+  };
+
+  // Counts nested table calls: the graveyard is emptied when the outermost returns.
+  class CallScope {
+   public:
+    explicit CallScope(TransactionTable& t) : table_(t) { ++table_.depth_; }
+    ~CallScope();
+    CallScope(const CallScope&) = delete;
+    CallScope& operator=(const CallScope&) = delete;
+
+   private:
+    TransactionTable& table_;
+  };
+
+  template <typename M>
+  Entry& create(std::string key, uint64_t context, sip::MessagePtr message, Reliability reliability);
+  Entry* find(TransactionId txn) const;
+  // Carries out `out` for `e` (see actions.h for the order). `message` is the event's message
+  // for kResponse/kAck notifications; `cancelled` goes with kRequest.
+  void apply(Entry& e, const Output& out, TimePoint now, sip::MessagePtr* message,
+             TransactionId cancelled = kNoTransaction);
+  void retire(Entry& e);
+  void drain_transport_errors(TimePoint now);
+  void push_timer(const TimerEntry& t);
+  void pop_timer();
+  void prune_stale_timers();
+  bool is_stale(const TimerEntry& t) const;
+
+  TimerConfig timers_;
+  TransactionTransport& transport_;
+  TransactionUser& tu_;
+  TransactionId next_id_ = 1;
+  uint64_t next_timer_seq_ = 0;
+  int depth_ = 0;
+
+  absl::flat_hash_map<TransactionId, std::unique_ptr<Entry>> entries_;
+  absl::flat_hash_map<std::string_view, TransactionId> server_keys_;
+  absl::flat_hash_map<std::string_view, TransactionId> client_keys_;
+  // Min-heap on (deadline, seq). Stopped timers and those of dead transactions stay until they
+  // reach the top (at most 64*T1), where they are skipped: cheaper than erasing from the middle.
+  std::vector<TimerEntry> timer_heap_;
+  std::vector<std::pair<TransactionId, TimePoint>> pending_errors_;
+  std::vector<std::unique_ptr<Entry>> graveyard_;
+  TableCounters counters_;
+};
+
+}  // namespace pinhole::txn
