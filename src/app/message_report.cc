@@ -48,9 +48,12 @@ std::string describe_message(std::string_view bytes) {
     for (const auto& c : *contacts) out << "  contact " << (c.star ? "*" : c.uri.raw) << "\n";
   sip::SanityPolicy policy;
   Status verdict = m.is_request() ? sip::check_request(m, policy) : sip::check_response(m);
-  if (verdict) out << "verdict: accept\n";
-  else if (m.is_request()) out << "verdict: answer " << verdict.error().status << " (" << verdict.error().what << ")\n";
-  else out << "verdict: drop (" << verdict.error().what << ")\n";
+  if (verdict)
+    out << "verdict: accept\n";
+  else if (m.is_request())
+    out << "verdict: answer " << verdict.error().status << " (" << verdict.error().what << ")\n";
+  else
+    out << "verdict: drop (" << verdict.error().what << ")\n";
   return out.str();
 }
 

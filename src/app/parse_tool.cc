@@ -65,8 +65,7 @@ int listen_udp(uint16_t port, long count) {
     std::array<char, INET_ADDRSTRLEN> ip{};
     inet_ntop(AF_INET, &from.sin_addr, ip.data(), ip.size());
     std::cout << "== from " << ip.data() << ":" << ntohs(from.sin_port) << "\n"
-              << pinhole::app::describe_message(std::string_view(buf.data(), static_cast<size_t>(got)))
-              << std::flush;
+              << pinhole::app::describe_message(std::string_view(buf.data(), static_cast<size_t>(got))) << std::flush;
   }
   close(fd);
   return 0;

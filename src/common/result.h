@@ -8,9 +8,9 @@
 
 #include <cassert>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 #include <utility>
-#include <optional>
 
 namespace pinhole {
 
@@ -88,8 +88,8 @@ inline Error bad_request(std::string_view what) { return Error{400, what}; }
 }  // namespace pinhole
 
 // Propagates an error from an expression returning Result<T> or Status.
-#define PINHOLE_TRY(expr)                          \
-  do {                                             \
-    auto&& pinhole_try_r_ = (expr);                \
+#define PINHOLE_TRY(expr)                                    \
+  do {                                                       \
+    auto&& pinhole_try_r_ = (expr);                          \
     if (!pinhole_try_r_.ok()) return pinhole_try_r_.error(); \
   } while (0)

@@ -17,10 +17,12 @@ void store(AuthParams& a, std::string_view name, std::string_view value) {
     std::string_view AuthParams::*member;
   };
   static constexpr Field kFields[] = {
-      {"username", &AuthParams::username}, {"realm", &AuthParams::realm},   {"nonce", &AuthParams::nonce},
-      {"uri", &AuthParams::uri},           {"response", &AuthParams::response}, {"algorithm", &AuthParams::algorithm},
-      {"cnonce", &AuthParams::cnonce},     {"opaque", &AuthParams::opaque}, {"qop", &AuthParams::qop},
-      {"nc", &AuthParams::nc},             {"domain", &AuthParams::domain}, {"stale", &AuthParams::stale},
+      {"username", &AuthParams::username}, {"realm", &AuthParams::realm},
+      {"nonce", &AuthParams::nonce},       {"uri", &AuthParams::uri},
+      {"response", &AuthParams::response}, {"algorithm", &AuthParams::algorithm},
+      {"cnonce", &AuthParams::cnonce},     {"opaque", &AuthParams::opaque},
+      {"qop", &AuthParams::qop},           {"nc", &AuthParams::nc},
+      {"domain", &AuthParams::domain},     {"stale", &AuthParams::stale},
   };
   for (const auto& f : kFields)
     if (iequals(f.name, name)) {

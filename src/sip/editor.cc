@@ -7,9 +7,7 @@
 namespace pinhole::sip {
 namespace {
 
-std::string_view span_between(const char* begin, const char* end) {
-  return {begin, static_cast<size_t>(end - begin)};
-}
+std::string_view span_between(const char* begin, const char* end) { return {begin, static_cast<size_t>(end - begin)}; }
 
 }  // namespace
 
@@ -122,7 +120,8 @@ void Editor::set_uri_host_port(const Uri& uri, std::string_view host, uint16_t p
     auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), port);
     text.append(":").append(buf, end);
   }
-  const char* end = uri.port_text.empty() ? uri.host.data() + uri.host.size() : uri.port_text.data() + uri.port_text.size();
+  const char* end =
+      uri.port_text.empty() ? uri.host.data() + uri.host.size() : uri.port_text.data() + uri.port_text.size();
   replace(span_between(uri.host.data(), end), text);
 }
 

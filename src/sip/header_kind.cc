@@ -1,8 +1,10 @@
 #include "sip/header_kind.h"
 
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "sip/charset.h"
 
@@ -65,80 +67,187 @@ constexpr std::array<NameEntry, 45> kFullNames{{
 // RFC 3261 §7.3.3 and the registry of compact forms (RFC 3265, 3515, 3892, 4028, 4474, 3841).
 HeaderKind compact_kind(char c) {
   switch (ascii_lower(c)) {
-    case 'v': return HeaderKind::kVia;
-    case 'f': return HeaderKind::kFrom;
-    case 't': return HeaderKind::kTo;
-    case 'i': return HeaderKind::kCallId;
-    case 'm': return HeaderKind::kContact;
-    case 'l': return HeaderKind::kContentLength;
-    case 'c': return HeaderKind::kContentType;
-    case 'e': return HeaderKind::kContentEncoding;
-    case 's': return HeaderKind::kSubject;
-    case 'k': return HeaderKind::kSupported;
-    case 'o': return HeaderKind::kEvent;
-    case 'u': return HeaderKind::kAllowEvents;
-    case 'r': return HeaderKind::kReferTo;
-    case 'b': return HeaderKind::kReferredBy;
-    case 'x': return HeaderKind::kSessionExpires;
-    case 'y': return HeaderKind::kIdentity;
-    case 'a': return HeaderKind::kAcceptContact;
-    case 'j': return HeaderKind::kRejectContact;
-    case 'd': return HeaderKind::kRequestDisposition;
-    case 'n': return HeaderKind::kIdentityInfo;
-    default: return HeaderKind::kOther;
+    case 'v':
+      return HeaderKind::kVia;
+    case 'f':
+      return HeaderKind::kFrom;
+    case 't':
+      return HeaderKind::kTo;
+    case 'i':
+      return HeaderKind::kCallId;
+    case 'm':
+      return HeaderKind::kContact;
+    case 'l':
+      return HeaderKind::kContentLength;
+    case 'c':
+      return HeaderKind::kContentType;
+    case 'e':
+      return HeaderKind::kContentEncoding;
+    case 's':
+      return HeaderKind::kSubject;
+    case 'k':
+      return HeaderKind::kSupported;
+    case 'o':
+      return HeaderKind::kEvent;
+    case 'u':
+      return HeaderKind::kAllowEvents;
+    case 'r':
+      return HeaderKind::kReferTo;
+    case 'b':
+      return HeaderKind::kReferredBy;
+    case 'x':
+      return HeaderKind::kSessionExpires;
+    case 'y':
+      return HeaderKind::kIdentity;
+    case 'a':
+      return HeaderKind::kAcceptContact;
+    case 'j':
+      return HeaderKind::kRejectContact;
+    case 'd':
+      return HeaderKind::kRequestDisposition;
+    case 'n':
+      return HeaderKind::kIdentityInfo;
+    default:
+      return HeaderKind::kOther;
   }
 }
 
-// Buckets by (length, lower-case first letter) so a lookup compares against one or two names.
+// Known full names by a hash of their length and first and last characters, free of collisions
+// for this set (checked while compiling), so a lookup compares against one candidate. OR-ing 0x20
+// lower-cases letters, so a name in any case hashes as its lower-case form.
+constexpr size_t kHashSlots = 128;
+constexpr size_t name_hash(size_t length, char first, char last) {
+  return (length * 13 + size_t{static_cast<unsigned char>(first | 0x20)} +
+          size_t{static_cast<unsigned char>(last | 0x20)} * 29) %
+         kHashSlots;
+}
+
+constexpr uint8_t kNoName = 0xff;
 struct Index {
-  // 32 lengths x 26 letters -> up to 2 candidates each.
-  std::array<std::array<std::array<int8_t, 2>, 26>, 32> slots{};
+  std::array<uint8_t, kHashSlots> slots{};  // index into kFullNames, or kNoName
   constexpr Index() {
-    for (auto& by_len : slots)
-      for (auto& by_letter : by_len) by_letter = {-1, -1};
+    for (auto& slot : slots) slot = kNoName;
     for (size_t i = 0; i < kFullNames.size(); ++i) {
       auto n = kFullNames[i].name;
-      auto& s = slots[n.size()][static_cast<size_t>(ascii_lower(n[0]) - 'a')];
-      if (s[0] < 0) s[0] = static_cast<int8_t>(i);
-      else if (s[1] < 0) s[1] = static_cast<int8_t>(i);
-      else throw "more than two header names share a bucket";  // fails constant evaluation
+      auto& slot = slots[name_hash(n.size(), n.front(), n.back())];
+      if (slot != kNoName) throw "two header names share a hash slot: change name_hash";  // fails constant evaluation
+      slot = static_cast<uint8_t>(i);
     }
   }
 };
 constexpr Index kIndex{};
 
-// Case-insensitive compare specialised for known names, which hold only letters and '-':
-// OR-ing 0x20 into every byte lower-cases a letter and maps no other token character onto a
-// letter or '-'. Compared a word at a time (the last word overlapping) since this runs for every
-// header line of every message.
-uint64_t load_lowered(const char* p, size_t n) {
-  uint64_t w = 0;
-  std::memcpy(&w, p, n);
-  return w | (0x2020202020202020ULL >> (8 * (8 - n)));
+// Names are compared a word at a time, since this runs for every header line of every message.
+// A name of 2 to 24 bytes becomes up to three little-endian 64-bit words read with fixed-size
+// loads (single mov instructions, unlike a memcpy of variable length, which is a libc call) that
+// overlap rather than read past the name's end: 2-3 bytes: two 2-byte loads; 4-8 bytes: two
+// 4-byte loads; 9-16: two 8-byte loads; 17-24: three. Unused words stay 0.
+static_assert(std::endian::native == std::endian::little, "the word layout below assumes little-endian");
+constexpr size_t kMaxWordName = 24;
+
+template <size_t N>
+constexpr uint64_t load_le(const char* p) {
+  if (std::is_constant_evaluated()) {
+    uint64_t w = 0;
+    for (size_t i = 0; i < N; ++i) w |= uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
+    return w;
+  }
+  if constexpr (N == 2) {
+    uint16_t w;
+    std::memcpy(&w, p, N);
+    return w;
+  } else if constexpr (N == 4) {
+    uint32_t w;
+    std::memcpy(&w, p, N);
+    return w;
+  } else {
+    uint64_t w;
+    std::memcpy(&w, p, N);
+    return w;
+  }
 }
 
-bool equals_lowered(std::string_view known, std::string_view name) {
-  size_t n = known.size();
-  if (n < 8) return load_lowered(known.data(), n) == load_lowered(name.data(), n);
-  for (size_t i = 0; i + 8 <= n; i += 8)
-    if (load_lowered(known.data() + i, 8) != load_lowered(name.data() + i, 8)) return false;
-  return load_lowered(known.data() + n - 8, 8) == load_lowered(name.data() + n - 8, 8);
+using NameWords = std::array<uint64_t, 3>;
+
+constexpr NameWords name_words(const char* p, size_t n) {
+  NameWords w{};
+  if (n < 4) {
+    w[0] = load_le<2>(p) | load_le<2>(p + n - 2) << 16;
+  } else if (n <= 8) {
+    w[0] = load_le<4>(p) | load_le<4>(p + n - 4) << 32;
+  } else if (n <= 16) {
+    w[0] = load_le<8>(p);
+    w[1] = load_le<8>(p + n - 8);
+  } else {
+    w[0] = load_le<8>(p);
+    w[1] = load_le<8>(p + 8);
+    w[2] = load_le<8>(p + n - 8);
+  }
+  return w;
+}
+
+// A known name in word form: its lower-case words, and two masks OR-ed into the candidate's words
+// before comparing. `letters` has 0x20 at the letter positions only: OR-ing it lower-cases an
+// upper-case letter there and nothing else can become the letter, while the '-' positions must
+// match exactly. `all` has 0x20 at every position, the historical header_kind_from_name
+// comparison, which lets CR (0x0d | 0x20 == '-') stand for '-'.
+struct WordName {
+  NameWords lower{}, letters{}, all{};
+  HeaderKind kind = HeaderKind::kOther;
+};
+
+constexpr std::array<WordName, kFullNames.size()> make_word_names() {
+  std::array<WordName, kFullNames.size()> out{};
+  for (size_t i = 0; i < kFullNames.size(); ++i) {
+    std::string_view n = kFullNames[i].name;
+    if (n.size() < 2 || n.size() > kMaxWordName) throw "known header name length out of range";
+    std::array<char, kMaxWordName> lower{}, letters{}, all{};
+    for (size_t j = 0; j < n.size(); ++j) {
+      bool letter = (n[j] >= 'a' && n[j] <= 'z') || (n[j] >= 'A' && n[j] <= 'Z');
+      if (!letter && n[j] != '-') throw "known header names hold only letters and '-'";
+      lower[j] = ascii_lower(n[j]);
+      letters[j] = letter ? 0x20 : 0;
+      all[j] = 0x20;
+    }
+    out[i] = {name_words(lower.data(), n.size()), name_words(letters.data(), n.size()),
+              name_words(all.data(), n.size()), kFullNames[i].kind};
+  }
+  return out;
+}
+constexpr auto kWordNames = make_word_names();
+
+// Branch-free: every word is compared (unused ones are 0 on both sides).
+bool words_match(const NameWords& candidate, const NameWords& fold, const NameWords& lower) {
+  return (((candidate[0] | fold[0]) ^ lower[0]) | ((candidate[1] | fold[1]) ^ lower[1]) |
+          ((candidate[2] | fold[2]) ^ lower[2])) == 0;
+}
+
+// Full-name lookup. kExact: letters match in any case and everything else exactly (the indexer's
+// form); otherwise the historical every-byte OR 0x20 comparison. Either way a match has the
+// hash of the known name, since OR-ing 0x20 into the first and last characters gives the same.
+template <bool kExact>
+HeaderKind full_name_kind(std::string_view name) {
+  // An empty name (Message::header("") from a caller) must not read name[0] below. No known name
+  // is longer than kMaxWordName.
+  if (name.size() < 2 || name.size() > kMaxWordName) return HeaderKind::kOther;
+  const uint8_t idx = kIndex.slots[name_hash(name.size(), name.front(), name.back())];
+  if (idx == kNoName || kFullNames[idx].name.size() != name.size()) return HeaderKind::kOther;
+  const WordName& w = kWordNames[idx];
+  NameWords candidate = name_words(name.data(), name.size());
+  return words_match(candidate, kExact ? w.letters : w.all, w.lower) ? w.kind : HeaderKind::kOther;
 }
 
 }  // namespace
 
 HeaderKind header_kind_from_name(std::string_view name) {
   if (name.size() == 1) return compact_kind(name[0]);
-  // An empty name (Message::header("") from a caller) must not read name[0] below.
-  if (name.empty() || name.size() >= 32) return HeaderKind::kOther;
-  char first = ascii_lower(name[0]);
-  if (first < 'a' || first > 'z') return HeaderKind::kOther;
-  for (int8_t idx : kIndex.slots[name.size()][static_cast<size_t>(first - 'a')]) {
-    if (idx < 0) break;
-    const auto& e = kFullNames[static_cast<size_t>(idx)];
-    if (equals_lowered(e.name, name)) return e.kind;
-  }
-  return HeaderKind::kOther;
+  return full_name_kind<false>(name);
+}
+
+HeaderKind known_header_kind(std::string_view name) {
+  // Compact forms are letters, so a compact kind is a token too.
+  if (name.size() == 1) return compact_kind(name[0]);
+  return full_name_kind<true>(name);
 }
 
 std::string_view header_canonical_name(HeaderKind kind) {

@@ -60,6 +60,13 @@ enum class HeaderKind : uint8_t {
 // Kind of a header given its name as written (full or compact form, any case).
 HeaderKind header_kind_from_name(std::string_view name);
 
+// The message indexer's form: the kind of the header whose name is exactly `name` (full or
+// compact form, any case), or kOther when `name` is no known name. A known kind also proves that
+// every character of `name` is a token character (known names hold only letters and '-'), so the
+// caller need not check them one by one. header_kind_from_name, kept as it always was, matches
+// CR where a known name has '-'; this form does not.
+HeaderKind known_header_kind(std::string_view name);
+
 // The canonical full name ("Call-ID", "CSeq"...); empty for kOther.
 std::string_view header_canonical_name(HeaderKind kind);
 

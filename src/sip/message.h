@@ -7,6 +7,7 @@
 // (the worker that owns it), which is how the event loops use it.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -57,6 +58,10 @@ class Message {
   Message(const Message&) = delete;
   Message& operator=(const Message&) = delete;
 
+  // Each thread keeps one freed Message block for its next message (see message.cc).
+  static void* operator new(size_t size);
+  static void operator delete(void* block, size_t size) noexcept;
+
   bool is_request() const { return status_ == 0; }
   bool is_response() const { return status_ != 0; }
 
@@ -70,7 +75,11 @@ class Message {
 
   std::string_view start_line() const { return start_line_; }
   std::span<const HeaderField> headers() const { return {headers_.data(), headers_.size()}; }
-  const HeaderField* header(HeaderKind kind) const;
+  const HeaderField* header(HeaderKind kind) const {  // inline: the lazy accessors call it for every value
+    auto k = static_cast<size_t>(kind);
+    if (k >= first_of_kind_.size() || first_of_kind_[k] == 0) return nullptr;
+    return &headers_[first_of_kind_[k] - 1u];
+  }
   const HeaderField* header(std::string_view name) const;  // any header, by name (compact forms too)
   size_t header_count(HeaderKind kind) const;
 
@@ -88,9 +97,9 @@ class Message {
   Result<const NameAddr*> to() const;
   Result<std::string_view> call_id() const;
   Result<CSeq> cseq() const;
-  Result<std::optional<uint8_t>> max_forwards() const;   // nullopt when absent
-  Result<std::optional<uint32_t>> expires() const;       // nullopt when absent
-  Result<std::span<const Contact>> contacts() const;     // empty when absent
+  Result<std::optional<uint8_t>> max_forwards() const;  // nullopt when absent
+  Result<std::optional<uint32_t>> expires() const;      // nullopt when absent
+  Result<std::span<const Contact>> contacts() const;    // empty when absent
   Result<std::span<const NameAddr>> routes() const;
   Result<std::span<const NameAddr>> record_routes() const;
   Result<std::span<const NameAddr>> paths() const;
@@ -130,6 +139,17 @@ class Message {
   std::string_view reason_;
   bool has_content_length_ = false;
   absl::InlinedVector<HeaderField, 24> headers_;
+  // For each kind, 1 + the index of its first and of its last field (0: none), recorded while
+  // indexing so that header(kind) and the lazy parsers go straight to their fields instead of
+  // walking all of them. uint16_t suffices: there are at most ParseLimits::max_headers fields.
+  using KindIndex = std::array<uint16_t, static_cast<size_t>(HeaderKind::kCount)>;
+  KindIndex first_of_kind_{}, last_of_kind_{};
+  // The fields of `kind`, mixed with others: from its first field to its last (empty if none).
+  std::span<const HeaderField> fields_spanning(HeaderKind kind) const {
+    auto k = static_cast<size_t>(kind);
+    if (k >= first_of_kind_.size() || first_of_kind_[k] == 0) return {};
+    return headers().subspan(first_of_kind_[k] - 1u, static_cast<size_t>(last_of_kind_[k] - first_of_kind_[k]) + 1);
+  }
 
   mutable LazyList<Via, 4> vias_;
   mutable LazyList<Contact, 1> contacts_;

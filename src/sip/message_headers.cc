@@ -4,7 +4,8 @@
 namespace pinhole::sip {
 namespace {
 
-// Parses every value of every field of `kind` (comma-separated lists across several lines).
+// Parses every value of every field of `kind` (comma-separated lists across several lines) among
+// `headers` (Message::fields_spanning(kind): the others in between are skipped here).
 template <typename T, size_t N, typename ParseOne>
 Status parse_all_values(std::span<const HeaderField> headers, HeaderKind kind, size_t max_items,
                         absl::InlinedVector<T, N>& out, ParseOne&& parse_one) {
@@ -45,8 +46,8 @@ constexpr size_t kMaxListValues = 64;
 
 Result<std::span<const Via>> Message::vias() const {
   return cached(vias_, [&]() -> Status {
-    PINHOLE_TRY(parse_all_values(headers(), HeaderKind::kVia, limits_.max_vias, vias_.items,
-                                 [](Scanner& s, Via& v) { return parse_via_into(s, v); }));
+    PINHOLE_TRY(parse_all_values(fields_spanning(HeaderKind::kVia), HeaderKind::kVia, limits_.max_vias, vias_.items,
+                                 [](Scanner& s, Via& v) { return detail::parse_via_fresh(s, v); }));
     if (vias_.items.empty()) return bad_request("missing Via");
     return Status::Ok();
   });
@@ -60,8 +61,9 @@ Result<const Via*> Message::top_via() const {
 
 Result<std::span<const Contact>> Message::contacts() const {
   return cached(contacts_, [&]() -> Status {
-    PINHOLE_TRY(parse_all_values(headers(), HeaderKind::kContact, kMaxListValues, contacts_.items,
-                                 [](Scanner& s, Contact& c) { return parse_contact_into(s, c); }));
+    PINHOLE_TRY(parse_all_values(fields_spanning(HeaderKind::kContact), HeaderKind::kContact, kMaxListValues,
+                                 contacts_.items,
+                                 [](Scanner& s, Contact& c) { return detail::parse_contact_fresh(s, c); }));
     // `*` stands alone (RFC 3261 §10.2.2).
     if (contacts_.items.size() > 1)
       for (const auto& c : contacts_.items)
@@ -72,8 +74,9 @@ Result<std::span<const Contact>> Message::contacts() const {
 
 Result<std::span<const NameAddr>> Message::route_list(HeaderKind kind, LazyList<NameAddr, 2>& cache) const {
   return cached(cache, [&]() -> Status {
-    return parse_all_values(headers(), kind, kMaxListValues, cache.items,
-                            [](Scanner& s, NameAddr& na) { return parse_name_addr_into(s, na, /*require_brackets=*/true); });
+    return parse_all_values(fields_spanning(kind), kind, kMaxListValues, cache.items, [](Scanner& s, NameAddr& na) {
+      return detail::parse_name_addr_fresh(s, na, /*require_brackets=*/true);
+    });
   });
 }
 
@@ -86,7 +89,9 @@ Result<std::span<const NameAddr>> Message::paths() const { return route_list(Hea
 Result<const NameAddr*> Message::single_name_addr(HeaderKind kind, LazyValue<NameAddr>& cache) const {
   if (cache.state == LazyValue<NameAddr>::kUnparsed) {
     const HeaderField* h = header(kind);
-    Status st = h ? parse_single_name_addr_into(h->value, cache.value) : Status(bad_request("missing From/To"));
+    // cache.value is as constructed: it is parsed once.
+    Status st =
+        h ? detail::parse_single_name_addr_fresh(h->value, cache.value) : Status(bad_request("missing From/To"));
     if (st.ok()) {
       cache.state = LazyValue<NameAddr>::kParsed;
     } else {

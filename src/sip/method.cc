@@ -5,8 +5,8 @@
 namespace pinhole::sip {
 namespace {
 constexpr std::array<std::string_view, 15> kNames = {
-    "",       "INVITE",    "ACK",    "BYE",   "CANCEL",  "REGISTER", "OPTIONS", "INFO",
-    "UPDATE", "PRACK",     "SUBSCRIBE", "NOTIFY", "REFER", "MESSAGE", "PUBLISH",
+    "",       "INVITE", "ACK",       "BYE",    "CANCEL", "REGISTER", "OPTIONS", "INFO",
+    "UPDATE", "PRACK",  "SUBSCRIBE", "NOTIFY", "REFER",  "MESSAGE",  "PUBLISH",
 };
 }  // namespace
 

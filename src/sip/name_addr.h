@@ -51,7 +51,25 @@ Status parse_contact_into(Scanner& s, Contact& out);
 Result<NameAddr> parse_single_name_addr(std::string_view value);
 Status parse_single_name_addr_into(std::string_view value, NameAddr& out);
 
+namespace detail {
+// The _into forms for an `out` that is default-constructed already (a message cache's new
+// element), so that it is not reset a second time.
+Status parse_name_addr_fresh(Scanner& s, NameAddr& out, bool require_brackets);
+Status parse_contact_fresh(Scanner& s, Contact& out);
+Status parse_single_name_addr_fresh(std::string_view value, NameAddr& out);
+}  // namespace detail
+
 // Delta-seconds (RFC 3261 §25): 1*DIGIT. Values above 2^32-1 are refused (RFC 4475 §3.1.2.4).
-Result<uint32_t> parse_delta_seconds(std::string_view digits);
+// Inline: Content-Length and Max-Forwards of every message go through here.
+inline Result<uint32_t> parse_delta_seconds(std::string_view digits) {
+  if (digits.empty()) return bad_request("empty number");
+  uint64_t v = 0;
+  for (char c : digits) {
+    if (!is_digit(c)) return bad_request("malformed number");
+    v = v * 10 + static_cast<uint64_t>(c - '0');
+    if (v > 0xffffffffULL) return bad_request("number out of range");
+  }
+  return static_cast<uint32_t>(v);
+}
 
 }  // namespace pinhole::sip

@@ -1,31 +1,11 @@
 #include "sip/params.h"
 
 namespace pinhole::sip {
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 Result<Param> parse_header_param(Scanner& s) {
   Param p;
-  p.name = s.token();
-  if (p.name.empty()) return bad_request("empty or malformed header parameter");
-  size_t save = s.pos();
-  s.skip_lws();
-  if (!s.consume('=')) {
-    s.set_pos(save);
-    return p;
-  }
-  s.skip_lws();
-  p.has_value = true;
-  if (s.peek() == '"') {
-    auto q = s.quoted_string();
-    if (!q) return q.error();
-    p.value = *q;
-    p.quoted = true;
-    return p;
-  }
-  p.value = s.take_class(kTokenChars | kColonBracket);
-  if (p.value.empty()) return bad_request("header parameter without value after '='");
+  PINHOLE_TRY(detail::read_header_param(s, p));
   return p;
 }
 
@@ -53,8 +33,7 @@ Status validate_uri_params(std::string_view raw) {
     if (name.empty() || !all_chars_in(name, kParamChars, true)) return bad_request("malformed URI parameter name");
     if (eq != std::string_view::npos) {
       std::string_view value = item.substr(eq + 1);
-      if (value.empty() || !all_chars_in(value, kParamChars, true))
-        return bad_request("malformed URI parameter value");
+      if (value.empty() || !all_chars_in(value, kParamChars, true)) return bad_request("malformed URI parameter value");
     }
     if (end == raw.size()) break;
     i = end + 1;

@@ -7,8 +7,9 @@ namespace {
 
 // Header fields that must appear at most once (RFC 3261 §7.3.1: not comma-list headers).
 constexpr std::array kSingleInstance = {
-    HeaderKind::kFrom,          HeaderKind::kTo,          HeaderKind::kCallId,  HeaderKind::kCSeq,
-    HeaderKind::kMaxForwards,   HeaderKind::kContentLength, HeaderKind::kContentType, HeaderKind::kExpires,
+    HeaderKind::kFrom,        HeaderKind::kTo,          HeaderKind::kCallId,
+    HeaderKind::kCSeq,        HeaderKind::kMaxForwards, HeaderKind::kContentLength,
+    HeaderKind::kContentType, HeaderKind::kExpires,
 };
 
 Status check_common(const Message& msg) {

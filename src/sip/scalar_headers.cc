@@ -43,14 +43,15 @@ Result<uint32_t> parse_content_length(std::string_view value, uint32_t max) {
 Result<uint32_t> parse_delta_header(std::string_view value) { return parse_delta_seconds(trim_lws(value)); }
 
 Status validate_call_id(std::string_view value) {
+  // One pass: '@' is no word character, so the first run of word characters ends at the first
+  // '@' exactly when the part before it is all word characters.
   std::string_view v = trim_lws(value);
-  size_t at = v.find('@');
-  std::string_view left = v.substr(0, at);
-  if (left.empty() || !all_chars_in(left, kWordChars, false)) return bad_request("malformed Call-ID");
-  if (at != std::string_view::npos) {
-    std::string_view right = v.substr(at + 1);
-    if (right.empty() || !all_chars_in(right, kWordChars, false)) return bad_request("malformed Call-ID");
-  }
+  size_t left = long_class_run(v, 0, kWordChars);
+  if (left == 0) return bad_request("malformed Call-ID");
+  if (left == v.size()) return Status::Ok();
+  if (v[left] != '@') return bad_request("malformed Call-ID");
+  size_t right = long_class_run(v, left + 1, kWordChars);
+  if (right == 0 || left + 1 + right != v.size()) return bad_request("malformed Call-ID");
   return Status::Ok();
 }
 

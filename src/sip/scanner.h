@@ -2,6 +2,11 @@
 //
 // A header value handed out by the message index may still contain line folding (CRLF followed
 // by SP/HT); inside a value such a CRLF is always a fold, so LWS here is any run of SP, HT, CR, LF.
+//
+// Every header parser runs on these few methods, so their loops work on local copies of the
+// position and text: a char read may alias any object, the scanner's own members included, so a
+// loop that advanced pos_ in place would store and reload it for every character. Views are cut
+// without string_view::substr's bounds check (the positions are in range by construction).
 #pragma once
 
 #include <cstddef>
@@ -23,17 +28,21 @@ class Scanner {
   std::string_view text() const { return s_; }
   std::string_view rest() const { return s_.substr(pos_); }
   std::string_view slice(size_t from) const { return s_.substr(from, pos_ - from); }
+  // The characters from `from` to the position, which must not be past it.
+  std::string_view slice_unchecked(size_t from) const { return std::string_view(s_.data() + from, pos_ - from); }
   void advance(size_t n = 1) { pos_ += n; }
 
   // Skips linear white space (SP, HT and folds). Returns true if any was skipped.
   bool skip_lws() {
-    size_t start = pos_;
-    while (pos_ < s_.size() && is_lws(s_[pos_])) ++pos_;
-    return pos_ != start;
+    size_t p = pos_;
+    while (p < s_.size() && is_lws(s_[p])) ++p;
+    bool skipped = p != pos_;
+    pos_ = p;
+    return skipped;
   }
 
   bool consume(char c) {
-    if (peek() != c || at_end()) return false;
+    if (pos_ >= s_.size() || s_[pos_] != c) return false;
     ++pos_;
     return true;
   }
@@ -58,10 +67,16 @@ class Scanner {
   }
 
   // Takes the run of characters in class `mask` (charset.h): the hot-path form of take_while.
-  std::string_view take_class(uint16_t mask) {
-    size_t start = pos_;
-    while (pos_ < s_.size() && has_class(s_[pos_], mask)) ++pos_;
-    return s_.substr(start, pos_ - start);
+  std::string_view take_class(uint32_t mask) {
+    const size_t start = pos_;
+    pos_ += class_run(s_, start, mask);
+    return std::string_view(s_.data() + start, pos_ - start);
+  }
+  // take_class for runs that are often long (see long_class_run).
+  std::string_view take_long_class(uint32_t mask) {
+    const size_t start = pos_;
+    pos_ += long_class_run(s_, start, mask);
+    return std::string_view(s_.data() + start, pos_ - start);
   }
 
   std::string_view token() { return take_class(kTokenChars); }
@@ -70,29 +85,36 @@ class Scanner {
   // (escapes left as written). Fails on a missing closing quote or a bare CR/LF that is not a fold.
   Result<std::string_view> quoted_string() {
     if (!consume('"')) return bad_request("expected quoted string");
-    size_t start = pos_;
-    while (!at_end()) {
-      char c = s_[pos_];
+    const size_t start = pos_;
+    size_t p = start;
+    while (p < s_.size()) {
+      char c = s_[p];
       if (c == '"') {
-        std::string_view inner = s_.substr(start, pos_ - start);
-        ++pos_;
-        return inner;
+        pos_ = p + 1;
+        return std::string_view(s_.data() + start, p - start);
       }
       if (c == '\\') {
-        if (pos_ + 1 >= s_.size()) break;
-        char q = s_[pos_ + 1];
-        if (q == '\r' || q == '\n') return bad_request("bad quoted-pair");
-        pos_ += 2;
+        if (p + 1 >= s_.size()) break;
+        char q = s_[p + 1];
+        if (q == '\r' || q == '\n') {
+          pos_ = p;
+          return bad_request("bad quoted-pair");
+        }
+        p += 2;
         continue;
       }
       if (c == '\r' || c == '\n') {
         // Only a fold (CRLF followed by WSP) may appear inside a header value.
-        ++pos_;
+        ++p;
         continue;
       }
-      if (static_cast<unsigned char>(c) < 0x20 && c != '\t') return bad_request("control character in quoted string");
-      ++pos_;
+      if (static_cast<unsigned char>(c) < 0x20 && c != '\t') {
+        pos_ = p;
+        return bad_request("control character in quoted string");
+      }
+      ++p;
     }
+    pos_ = p;
     return bad_request("unterminated quoted string");
   }
 
@@ -106,7 +128,7 @@ inline std::string_view trim_lws(std::string_view s) {
   size_t b = 0, e = s.size();
   while (b < e && is_lws(s[b])) ++b;
   while (e > b && is_lws(s[e - 1])) --e;
-  return s.substr(b, e - b);
+  return std::string_view(s.data() + b, e - b);
 }
 
 }  // namespace pinhole::sip

@@ -8,9 +8,10 @@
 namespace pinhole::sip {
 namespace {
 
-// End of the header section: index just past the empty line, or npos.
-size_t find_header_end(std::string_view s) {
-  size_t pos = 0;
+// End of the header section: index just past the empty line, or npos. Starts looking at `from`
+// (a line end at or after it begins the empty line).
+size_t find_header_end(std::string_view s, size_t from) {
+  size_t pos = from;
   while (pos < s.size()) {
     const void* nl = std::memchr(s.data() + pos, '\n', s.size() - pos);
     if (nl == nullptr) return std::string_view::npos;
@@ -53,6 +54,12 @@ Result<uint32_t> scan_content_length(std::string_view headers, uint32_t max) {
 
 }  // namespace
 
+StreamFramer::Frame StreamFramer::fail(Error error) {
+  failed_ = true;
+  failure_ = error;
+  return {Kind::kError, {}, failure_};
+}
+
 void StreamFramer::append(std::string_view bytes) {
   // Compact before growing so a long-lived connection does not keep consumed bytes around.
   if (consumed_ > 0 && consumed_ >= buffer_.size() / 2) {
@@ -76,24 +83,27 @@ StreamFramer::Frame StreamFramer::next() {
     return {Kind::kPong, {}, {}};
   }
   if (pending == "\r") return {};
-  size_t header_end = find_header_end(pending);
-  if (header_end == std::string_view::npos) {
-    if (pending.size() > limits_.max_message_size) {
-      failed_ = true;
-      failure_ = Error{413, "header section exceeds the size limit"};
-      return {Kind::kError, {}, failure_};
+  // A message trickling in (a slow or hostile peer, one byte per read) must cost work in
+  // proportion to its bytes, not bytes x reads: the search for the empty line resumes where the
+  // last one stopped, and the framed length is computed once.
+  if (frame_total_ == 0) {
+    size_t resume = scanned_ > 2 ? scanned_ - 2 : 0;  // "\n\r\n" may straddle the old end
+    size_t header_end = find_header_end(pending, resume);
+    if (header_end == std::string_view::npos) {
+      scanned_ = pending.size();
+      if (pending.size() > limits_.max_message_size) return fail(Error{413, "header section exceeds the size limit"});
+      return {};
     }
-    return {};
+    auto cl = scan_content_length(pending.substr(0, header_end), limits_.max_message_size);
+    if (!cl) return fail(cl.error());
+    if (header_end + *cl > limits_.max_message_size) return fail(Error{413, "message exceeds the size limit"});
+    frame_total_ = header_end + *cl;
   }
-  auto cl = scan_content_length(pending.substr(0, header_end), limits_.max_message_size);
-  if (!cl || header_end + *cl > limits_.max_message_size) {
-    failed_ = true;
-    failure_ = cl ? Error{413, "message exceeds the size limit"} : cl.error();
-    return {Kind::kError, {}, failure_};
-  }
-  size_t total = header_end + *cl;
-  if (pending.size() < total) return {};
+  if (pending.size() < frame_total_) return {};
+  size_t total = frame_total_;
   consumed_ += total;
+  frame_total_ = 0;
+  scanned_ = 0;
   return {Kind::kMessage, pending.substr(0, total), {}};
 }
 

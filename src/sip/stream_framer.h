@@ -45,6 +45,10 @@ class StreamFramer {
   ParseLimits limits_;
   bool failed_ = false;
   Error failure_{};
+  size_t scanned_ = 0;      // bytes of the pending frame already searched for the empty line
+  size_t frame_total_ = 0;  // length of the pending frame once its header section is known
+
+  Frame fail(Error error);
 };
 
 }  // namespace pinhole::sip

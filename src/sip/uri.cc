@@ -16,8 +16,8 @@ bool is_scheme(std::string_view s) {
 
 // uric = reserved / unreserved / escaped, plus brackets for IPv6 authorities.
 bool is_uric(char c) {
-  return is_unreserved(c) || c == ';' || c == '/' || c == '?' || c == ':' || c == '@' || c == '&' ||
-         c == '=' || c == '+' || c == '$' || c == ',' || c == '[' || c == ']';
+  return is_unreserved(c) || c == ';' || c == '/' || c == '?' || c == ':' || c == '@' || c == '&' || c == '=' ||
+         c == '+' || c == '$' || c == ',' || c == '[' || c == ']';
 }
 
 Status validate_uri_headers(std::string_view h) {
@@ -75,6 +75,90 @@ Status parse_sip_uri(std::string_view rest, Uri& u) {
   return Status::Ok();
 }
 
+// The sip/sips URI nearly every message carries: [user "@"] host [":" port] *(";" pname ["="
+// pvalue]), without escapes, password, IPv6 reference or headers, parsed in one forward pass
+// instead of parse_sip_uri's searches and re-scans. The part after the scheme's ':' starts at
+// `rest_start`; the URI ends at the first character that cannot continue it. Returns where it
+// ends, or npos (leaving `u` untouched) when it is not of this form or is refused: the general
+// parser then decides.
+// Parsing a text that ends exactly where the plain URI ends gives the parts parse_sip_uri would:
+// - no character of the user, host, port or parameter classes is '@', '?' or '>', so an '@'
+//   found here is the first one in the text, with none found there is none at all (and no
+//   headers), and a name-addr's URI ends at the first '>' just as parse_name_addr_into cuts it;
+// - the user class has no ':' (no password); host characters and digits have no ':' or ';', so
+//   the host ends at the first ':' or ';', and the parameters begin at the first ';';
+// - the host (scan_host_run: classify_host's answer), port and each parameter are checked with
+//   the same rules, only without escapes.
+size_t parse_plain_sip_uri(std::string_view text, UriScheme scheme, size_t rest_start, Uri& u) {
+  constexpr size_t kNo = std::string_view::npos;
+  const size_t n = text.size();
+  size_t user_end = rest_start + class_run(text, rest_start, kUserChars);
+  size_t host_start = rest_start;
+  if (user_end < n && text[user_end] == '@') {
+    if (user_end == rest_start) return kNo;
+    host_start = user_end + 1;
+  }
+  HostRun host = scan_host_run(text, host_start);  // may look at the scheme too, never outside
+  if (!host.kind) return kNo;
+  size_t i = host_start + host.length;
+  std::string_view port_text;
+  uint16_t port = 0;
+  if (i < n && text[i] == ':') {
+    port_text = text.substr(i + 1, class_run(text, i + 1, kDigit));
+    auto p = parse_port(port_text);
+    if (!p) return kNo;
+    port = *p;
+    i += 1 + port_text.size();
+  }
+  const size_t params_start = i;
+  while (i < n && text[i] == ';') {
+    size_t name = class_run(text, i + 1, kParamChars);
+    if (name == 0) return kNo;
+    i += 1 + name;
+    if (i < n && text[i] == '=') {
+      size_t value = class_run(text, i + 1, kParamChars);
+      if (value == 0) return kNo;
+      i += 1 + value;
+    }
+  }
+  // Every field written (no reset of the whole struct first); views left empty stay null views,
+  // as parse_sip_uri leaves them.
+  const bool has_user = host_start > rest_start;
+  const size_t scheme_end = rest_start - 1;  // the ':'
+  u = Uri{
+      .scheme = scheme,
+      .raw = text.substr(0, i),
+      .scheme_text = text.substr(0, scheme_end),
+      .user = has_user ? text.substr(rest_start, user_end - rest_start) : std::string_view{},
+      .password = {},
+      .has_user = has_user,
+      .has_password = false,
+      .host = text.substr(host_start, host.length),
+      .host_kind = *host.kind,
+      .port_text = port_text,
+      .port = port,
+      .params = i > params_start ? text.substr(params_start, i - params_start) : std::string_view{},
+      .headers = {},
+      .opaque = {},
+  };
+  return i;
+}
+
+// Scheme of a URI starting "sip:" or "sips:" (any case) and the length of that prefix; 0 for
+// any other text. The general path finds the same: the first ':' ends the scheme.
+size_t sip_scheme_prefix(std::string_view text, UriScheme& scheme) {
+  if (text.size() < 4 || !iequals(text.substr(0, 3), "sip")) return 0;
+  if (text[3] == ':') {
+    scheme = UriScheme::kSip;
+    return 4;
+  }
+  if (text.size() >= 5 && ascii_lower(text[3]) == 's' && text[4] == ':') {
+    scheme = UriScheme::kSips;
+    return 5;
+  }
+  return 0;
+}
+
 // tel: telephone-subscriber (RFC 3966): number, then ;params. Validated loosely: visible digits,
 // visual separators and hex for local numbers; parameters as URI parameters.
 Status parse_tel_uri(std::string_view rest, Uri& u) {
@@ -99,6 +183,13 @@ std::string_view Uri::transport() const {
   return p ? p->value : std::string_view{};
 }
 
+size_t parse_plain_uri_prefix(std::string_view text, Uri& u) {
+  UriScheme scheme = UriScheme::kOther;
+  size_t prefix = sip_scheme_prefix(text, scheme);
+  if (prefix == 0) return std::string_view::npos;
+  return parse_plain_sip_uri(text, scheme, prefix, u);
+}
+
 Result<Uri> parse_uri(std::string_view text) {
   Uri u;
   PINHOLE_TRY(parse_uri_into(text, u));
@@ -106,6 +197,7 @@ Result<Uri> parse_uri(std::string_view text) {
 }
 
 Status parse_uri_into(std::string_view text, Uri& u) {
+  if (parse_plain_uri_prefix(text, u) == text.size()) return Status::Ok();
   u = Uri{};
   u.raw = text;
   size_t colon = text.find(':');
@@ -113,10 +205,14 @@ Status parse_uri_into(std::string_view text, Uri& u) {
   u.scheme_text = text.substr(0, colon);
   if (!is_scheme(u.scheme_text)) return bad_request("malformed URI scheme");
   std::string_view rest = text.substr(colon + 1);
-  if (iequals(u.scheme_text, "sip")) u.scheme = UriScheme::kSip;
-  else if (iequals(u.scheme_text, "sips")) u.scheme = UriScheme::kSips;
-  else if (iequals(u.scheme_text, "tel")) u.scheme = UriScheme::kTel;
-  else u.scheme = UriScheme::kOther;
+  if (iequals(u.scheme_text, "sip"))
+    u.scheme = UriScheme::kSip;
+  else if (iequals(u.scheme_text, "sips"))
+    u.scheme = UriScheme::kSips;
+  else if (iequals(u.scheme_text, "tel"))
+    u.scheme = UriScheme::kTel;
+  else
+    u.scheme = UriScheme::kOther;
 
   switch (u.scheme) {
     case UriScheme::kSip:

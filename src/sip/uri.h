@@ -31,7 +31,7 @@ struct Uri {
   std::string_view host;  // IPv6 references keep their brackets
   HostKind host_kind = HostKind::kName;
   std::string_view port_text;
-  uint16_t port = 0;  // 0 when absent
+  uint16_t port = 0;         // 0 when absent
   std::string_view params;   // ";..." (sip/sips/tel), empty when none
   std::string_view headers;  // after '?', empty when none
   std::string_view opaque;   // other schemes: everything after "scheme:"
@@ -50,6 +50,14 @@ struct Uri {
 Result<Uri> parse_uri(std::string_view text);
 // Same, filling `out` in place (the hot path: no copy of the parsed struct).
 Status parse_uri_into(std::string_view text, Uri& out);
+
+// The parsers' fast path: parses a plain sip/sips URI ([user "@"] host [":" port] and
+// parameters, without escapes, password, IPv6 reference or headers) at the start of `text` into
+// `out`, up to the first character that cannot continue it, and returns its length. Returns npos
+// when `text` does not start with one (`out` is then unspecified). When the length is that of
+// the whole text, parse_uri_into(text) gives the same Uri; a caller whose URI ends at a
+// delimiter none of these characters can be ('>', ',', SP...) may stop there.
+size_t parse_plain_uri_prefix(std::string_view text, Uri& out);
 
 // RFC 3261 §19.1.4 equality (sip/sips); tel compares number and parameters; others compare
 // case-insensitive scheme and exact opaque part.

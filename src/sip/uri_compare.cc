@@ -1,6 +1,8 @@
 // URI equality, RFC 3261 §19.1.4 (sip/sips) and RFC 3966 §4 (tel).
-#include <optional>
+#include <algorithm>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "sip/charset.h"
 #include "sip/uri.h"
@@ -22,7 +24,8 @@ std::string canonical(std::string_view text) {
       if (kReserved.find(c) == std::string_view::npos) {
         out.push_back(c);
       } else {
-        for (char h : {'%', text[i + 1], text[i + 2]}) out.push_back(h >= 'a' && h <= 'f' ? static_cast<char>(h - 32) : h);
+        for (char h : {'%', text[i + 1], text[i + 2]})
+          out.push_back(h >= 'a' && h <= 'f' ? static_cast<char>(h - 32) : h);
       }
       i += 2;
     } else {
@@ -32,77 +35,79 @@ std::string canonical(std::string_view text) {
   return out;
 }
 
-bool iequals_unescaped(std::string_view a, std::string_view b) { return iequals(canonical(a), canonical(b)); }
-
 // Parameters that, present in one URI, must be present with the same value in the other.
 bool is_must_match_param(std::string_view name) {
   return iequals(name, "user") || iequals(name, "ttl") || iequals(name, "method") || iequals(name, "maddr") ||
          iequals(name, "transport");
 }
 
-// Finds a parameter by name after unescaping both names ("n%61me" is "name").
-std::optional<Param> find_param_unescaped(std::string_view params, const std::string& name) {
-  std::optional<Param> found;
+std::string lower(std::string s) {
+  for (char& c : s) c = ascii_lower(c);
+  return s;
+}
+
+// Parameters and headers are compared through sorted keys built once per comparison, so the cost
+// is O(n log n) in their number. Looking each one up by rescanning the other URI (unescaping
+// every name again) was O(n²) allocations: a 40 KB Contact or Request-URI of 5000 parameters took
+// tens of seconds to compare (found through fuzz_uri's slowdown; seed
+// tests/fuzz/seeds/fuzz_uri/many_params.txt).
+struct Key {
+  std::string name;   // unescaped, lower-cased
+  std::string value;  // canonical(); lower-cased for parameters, which compare case-insensitively
+  bool has_value = false;
+};
+
+// One key per parameter name: its first occurrence (";x=1;x=2" is x=1). Comparing the later
+// duplicates too made uri_equal neither reflexive nor symmetric (found by fuzz_uri; seeds
+// tests/fuzz/seeds/fuzz_uri/dup_param*).
+std::vector<Key> param_keys(std::string_view params) {
+  std::vector<Key> keys;
   for_each_uri_param(params, [&](const Param& p) {
-    if (!found && iequals(unescape(p.name), name)) found = p;
+    keys.push_back({lower(unescape(p.name)), lower(canonical(p.value)), p.has_value});
   });
-  return found;
+  std::stable_sort(keys.begin(), keys.end(), [](const Key& x, const Key& y) { return x.name < y.name; });
+  keys.erase(std::unique(keys.begin(), keys.end(), [](const Key& x, const Key& y) { return x.name == y.name; }),
+             keys.end());
+  return keys;
 }
 
-// A name may appear more than once (";x=1;x=2"); only its first occurrence counts, the one
-// find_param_unescaped returns. Comparing later ones against the other URI's first made uri_equal
-// neither reflexive nor symmetric (found by fuzz_uri; seed tests/fuzz/seeds/fuzz_uri/dup_param*).
-bool is_first_occurrence(std::string_view params, const Param& p) {
-  auto first = find_param_unescaped(params, unescape(p.name));
-  return first && first->name.data() == p.name.data();
-}
-
+// Parameters in both must have the same value; must-match ones must be in both.
 bool params_compatible(const Uri& a, const Uri& b) {
-  bool ok = true;
-  // Every parameter of `a`: compared when in both; must-match ones also must exist in `b`.
-  for_each_uri_param(a.params, [&](const Param& p) {
-    if (!is_first_occurrence(a.params, p)) return;
-    auto q = find_param_unescaped(b.params, unescape(p.name));
-    if (!q) {
-      if (is_must_match_param(unescape(p.name))) ok = false;
-      return;
+  std::vector<Key> ka = param_keys(a.params), kb = param_keys(b.params);
+  size_t i = 0, j = 0;
+  while (i < ka.size() || j < kb.size()) {
+    if (j == kb.size() || (i < ka.size() && ka[i].name < kb[j].name)) {
+      if (is_must_match_param(ka[i++].name)) return false;  // only in a
+    } else if (i == ka.size() || kb[j].name < ka[i].name) {
+      if (is_must_match_param(kb[j++].name)) return false;  // only in b
+    } else {
+      if (ka[i].has_value != kb[j].has_value || ka[i].value != kb[j].value) return false;
+      ++i;
+      ++j;
     }
-    if (p.has_value != q->has_value || !iequals_unescaped(p.value, q->value)) ok = false;
-  });
-  if (!ok) return false;
-  for_each_uri_param(b.params, [&](const Param& p) {
-    std::string name = unescape(p.name);
-    if (is_must_match_param(name) && !find_param_unescaped(a.params, name)) ok = false;
-  });
-  return ok;
-}
-
-// Headers: the same set on both sides, names case-insensitive, values unescaped and exact.
-bool headers_subset(std::string_view a, std::string_view b) {
-  size_t i = 0;
-  while (i < a.size()) {
-    size_t end = a.find('&', i);
-    if (end == std::string_view::npos) end = a.size();
-    std::string_view item = a.substr(i, end - i);
-    size_t eq = item.find('=');
-    std::string name = unescape(item.substr(0, eq));
-    std::string value = eq == std::string_view::npos ? std::string() : canonical(item.substr(eq + 1));
-    bool found = false;
-    size_t j = 0;
-    while (j < b.size() && !found) {
-      size_t bend = b.find('&', j);
-      if (bend == std::string_view::npos) bend = b.size();
-      std::string_view bitem = b.substr(j, bend - j);
-      size_t beq = bitem.find('=');
-      if (iequals(unescape(bitem.substr(0, beq)), name) &&
-          (beq == std::string_view::npos ? std::string() : canonical(bitem.substr(beq + 1))) == value)
-        found = true;
-      j = bend + 1;
-    }
-    if (!found) return false;
-    i = end + 1;
   }
   return true;
+}
+
+// Headers: the same set on both sides, names case-insensitive, values canonical and exact.
+bool headers_equal(std::string_view a, std::string_view b) {
+  auto keys = [](std::string_view headers) {
+    std::vector<std::pair<std::string, std::string>> out;
+    size_t i = 0;
+    while (i < headers.size()) {
+      size_t end = headers.find('&', i);
+      if (end == std::string_view::npos) end = headers.size();
+      std::string_view item = headers.substr(i, end - i);
+      size_t eq = item.find('=');
+      out.emplace_back(lower(unescape(item.substr(0, eq))),
+                       eq == std::string_view::npos ? std::string() : canonical(item.substr(eq + 1)));
+      i = end + 1;
+    }
+    std::sort(out.begin(), out.end());
+    out.erase(std::unique(out.begin(), out.end()), out.end());
+    return out;
+  };
+  return keys(a) == keys(b);
 }
 
 std::string tel_number_key(std::string_view number) {
@@ -112,14 +117,13 @@ std::string tel_number_key(std::string_view number) {
   return key;
 }
 
-bool tel_params_subset(const Uri& a, const Uri& b) {
-  bool ok = true;
-  for_each_uri_param(a.params, [&](const Param& p) {
-    if (!is_first_occurrence(a.params, p)) return;
-    auto q = find_param_unescaped(b.params, unescape(p.name));
-    if (!q || !iequals_unescaped(p.value, q->value)) ok = false;
-  });
-  return ok;
+// tel: the same parameters with the same values (RFC 3966 §4).
+bool tel_params_equal(const Uri& a, const Uri& b) {
+  std::vector<Key> ka = param_keys(a.params), kb = param_keys(b.params);
+  if (ka.size() != kb.size()) return false;
+  for (size_t i = 0; i < ka.size(); ++i)
+    if (ka[i].name != kb[i].name || ka[i].value != kb[i].value) return false;
+  return true;
 }
 
 }  // namespace
@@ -130,7 +134,7 @@ bool uri_equal(const Uri& a, const Uri& b) {
     case UriScheme::kOther:
       return iequals(a.scheme_text, b.scheme_text) && a.opaque == b.opaque;
     case UriScheme::kTel:
-      return tel_number_key(a.user) == tel_number_key(b.user) && tel_params_subset(a, b) && tel_params_subset(b, a);
+      return tel_number_key(a.user) == tel_number_key(b.user) && tel_params_equal(a, b);
     case UriScheme::kSip:
     case UriScheme::kSips:
       break;
@@ -140,7 +144,7 @@ bool uri_equal(const Uri& a, const Uri& b) {
   if (!iequals(a.host, b.host)) return false;
   if (a.has_port() != b.has_port() || a.port != b.port) return false;
   if (!params_compatible(a, b)) return false;
-  return headers_subset(a.headers, b.headers) && headers_subset(b.headers, a.headers);
+  return headers_equal(a.headers, b.headers);
 }
 
 }  // namespace pinhole::sip

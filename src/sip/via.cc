@@ -37,18 +37,48 @@ Status apply_via_param(Via& v, const Param& p) {
   return Status::Ok();
 }
 
-}  // namespace
-
-Result<Via> parse_via(Scanner& s) {
-  Via v;
-  PINHOLE_TRY(parse_via_into(s, v));
-  return v;
+// The sent-protocol and sent-by nearly every Via has: "SIP/2.0/" transport SP host [":" port],
+// followed by ';', ',' or the end, read in one pass. Returns false, having changed nothing, on
+// anything else (other spelling or LWS, IPv6, a malformed host or port...), which the general
+// code below then reads. Where it returns true the general code finds the same parts: the token
+// scans stop at the same '/' and SP; sent-by, taken as host characters, ':' and digits, ends
+// before the ';', ',' or end that must follow here; with a port there is no LWS case to handle
+// (the last character is a digit), without one the optional "SWS : port" is not there; the host
+// is classified as classify_host does and the port read by parse_port.
+bool parse_plain_sent_by(Scanner& s, Via& v) {
+  static constexpr std::string_view kSip20 = "SIP/2.0/";
+  std::string_view t = s.text();
+  const size_t p = s.pos();
+  if (t.size() - p < kSip20.size() || t.substr(p, kSip20.size()) != kSip20) return false;
+  size_t transport = class_run(t, p + kSip20.size(), kTokenChars);
+  size_t host_start = p + kSip20.size() + transport + 1;
+  if (transport == 0 || host_start > t.size() || t[host_start - 1] != ' ') return false;
+  HostRun host = scan_host_run(t, host_start);
+  if (!host.kind) return false;
+  size_t end = host_start + host.length;
+  std::string_view port_text;
+  uint16_t port = 0;
+  if (end < t.size() && t[end] == ':') {
+    port_text = t.substr(end + 1, class_run(t, end + 1, kDigit));
+    auto parsed = parse_port(port_text);
+    if (!parsed) return false;
+    port = *parsed;
+    end += 1 + port_text.size();
+  }
+  if (end < t.size() && t[end] != ';' && t[end] != ',') return false;
+  v.protocol_name = t.substr(p, 3);
+  v.protocol_version = t.substr(p + 4, 3);
+  v.transport = t.substr(p + kSip20.size(), transport);
+  v.host = t.substr(host_start, host.length);
+  v.host_kind = *host.kind;
+  v.port_text = port_text;
+  v.port = port;
+  s.set_pos(end);
+  return true;
 }
 
-Status parse_via_into(Scanner& s, Via& v) {
-  v = Via{};
-  s.skip_lws();
-  size_t start = s.pos();
+// The general sent-protocol and sent-by, LWS wherever the grammar allows it.
+Status parse_sent_by(Scanner& s, Via& v) {
   v.protocol_name = s.token();
   if (v.protocol_name.empty() || !s.consume_separator('/')) return bad_request("malformed Via protocol");
   v.protocol_version = s.token();
@@ -60,7 +90,8 @@ Status parse_via_into(Scanner& s, Via& v) {
   // COLON may carry LWS around it ("host : 5060").
   size_t save = s.pos();
   // An IPv6 reference holds ':' itself, so "[::1] : 5060" is recognised by its closing ']'.
-  bool port_follows_lws = sent_by.find(':') == std::string_view::npos || (sent_by.front() == '[' && sent_by.back() == ']');
+  bool port_follows_lws =
+      sent_by.find(':') == std::string_view::npos || (sent_by.front() == '[' && sent_by.back() == ']');
   // "host: 5060": the colon was taken with the host, the LWS after it stops before the port.
   bool port_after_colon_lws = !sent_by.empty() && sent_by.back() == ':';
   if ((port_follows_lws && s.consume_separator(':')) || (port_after_colon_lws && s.skip_lws())) {
@@ -99,14 +130,34 @@ Status parse_via_into(Scanner& s, Via& v) {
     v.port_text = port_text;
     v.port = *port;
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<Via> parse_via(Scanner& s) {
+  Via v;
+  PINHOLE_TRY(parse_via_into(s, v));
+  return v;
+}
+
+Status parse_via_into(Scanner& s, Via& v) {
+  v = Via{};
+  return detail::parse_via_fresh(s, v);
+}
+
+Status detail::parse_via_fresh(Scanner& s, Via& v) {
+  s.skip_lws();
+  size_t start = s.pos();
+  if (!parse_plain_sent_by(s, v)) PINHOLE_TRY(parse_sent_by(s, v));
   size_t params_start = s.pos();
   bool any = false;
   PINHOLE_TRY(parse_header_params(s, [&](const Param& p) -> Status {
     any = true;
     return apply_via_param(v, p);
   }));
-  if (any) v.params = trim_lws(s.slice(params_start));
-  v.raw = s.slice(start);
+  if (any) v.params = trim_lws(s.slice_unchecked(params_start));
+  v.raw = s.slice_unchecked(start);
   return Status::Ok();
 }
 

@@ -23,7 +23,7 @@ struct Via {
   std::string_view host;       // sent-by host (IPv6 in brackets)
   HostKind host_kind = HostKind::kName;
   std::string_view port_text;
-  uint16_t port = 0;  // 0 when absent
+  uint16_t port = 0;        // 0 when absent
   std::string_view params;  // ";..." as written, empty when none
 
   std::string_view branch;
@@ -36,12 +36,20 @@ struct Via {
   std::string_view rport_value;  // empty when "rport" has no value
   bool alias = false;            // RFC 5923
 
-  bool rfc3261_branch() const { return branch.size() > kBranchMagicCookie.size() && branch.starts_with(kBranchMagicCookie); }
+  bool rfc3261_branch() const {
+    return branch.size() > kBranchMagicCookie.size() && branch.starts_with(kBranchMagicCookie);
+  }
   std::optional<Param> param(std::string_view name) const { return find_header_param(params, name); }
 };
 
 // Parses one via-parm at the scanner; stops before ',' or the end.
 Result<Via> parse_via(Scanner& s);
 Status parse_via_into(Scanner& s, Via& out);  // in place, for the message cache
+
+namespace detail {
+// parse_via_into for an `out` that is default-constructed already (the message cache's new
+// element), so that it is not reset a second time.
+Status parse_via_fresh(Scanner& s, Via& out);
+}  // namespace detail
 
 }  // namespace pinhole::sip

@@ -262,7 +262,7 @@ const std::map<std::string, FieldCheck>& field_checks() {
       {"esc02",
        [](const Message& m, const std::string&) {
          EXPECT_EQ(m.method(), Method::kOther);  // RE%47IST%45R is not REGISTER
-         EXPECT_EQ(m.contacts()->size(), 2u);   // C%6Fntact is an unknown header
+         EXPECT_EQ(m.contacts()->size(), 2u);    // C%6Fntact is an unknown header
          EXPECT_EQ((*m.top_via())->branch, "z9hG4bK209%fzsnel234");
          EXPECT_EQ((*m.to())->display_name, "%Z%45");
        }},

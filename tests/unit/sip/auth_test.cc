@@ -72,9 +72,9 @@ TEST(Auth, UnknownScheme) {
 }
 
 TEST(Auth, Malformed) {
-  for (std::string_view bad : {"", "\"Digest\" realm=\"x\"", "Digest realm", "Digest realm=", "Digest realm=\"x",
-                               "Digest realm=\"x\",, nonce=\"y\"", "Digest realm=\"x\" nonce=\"y\"",
-                               "Digest =\"x\"", "Digest realm=\"x\","})
+  for (std::string_view bad :
+       {"", "\"Digest\" realm=\"x\"", "Digest realm", "Digest realm=", "Digest realm=\"x",
+        "Digest realm=\"x\",, nonce=\"y\"", "Digest realm=\"x\" nonce=\"y\"", "Digest =\"x\"", "Digest realm=\"x\","})
     EXPECT_FALSE(parse_auth(bad).ok()) << bad;
 }
 

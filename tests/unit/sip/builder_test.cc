@@ -19,7 +19,8 @@ MessagePtr must_parse(std::string_view text, Framing framing = Framing::kStream)
 
 constexpr std::string_view kInvite =
     "INVITE sip:bob@biloxi.com SIP/2.0\r\n"
-    "Via: SIP/2.0/UDP proxy2.example.com:5060;branch=z9hG4bK2d4790.1, SIP/2.0/UDP proxy1.example.com;branch=z9hG4bKp1\r\n"
+    "Via: SIP/2.0/UDP proxy2.example.com:5060;branch=z9hG4bK2d4790.1, SIP/2.0/UDP "
+    "proxy1.example.com;branch=z9hG4bKp1\r\n"
     "Max-Forwards: 68\r\n"
     "Via: SIP/2.0/UDP 10.0.0.5:5060;rport;branch=z9hG4bK776asdhds\r\n"
     "To: Bob <sip:bob@biloxi.com>\r\n"
@@ -229,7 +230,8 @@ TEST(ResponseBuilder, ViaReceivedKeepsExistingRportValue) {
 // The client's own received (whatever it claims) is replaced by the source the server saw, in
 // either order of the received and rport parameters.
 TEST(ResponseBuilder, ViaReceivedReplacesAClaimedReceived) {
-  for (std::string params : {";received=198.51.100.1;rport;branch=z9hG4bKr1", ";rport;received=198.51.100.1;branch=z9hG4bKr1"}) {
+  for (std::string params :
+       {";received=198.51.100.1;rport;branch=z9hG4bKr1", ";rport;received=198.51.100.1;branch=z9hG4bKr1"}) {
     SCOPED_TRACE(params);
     std::string text = "OPTIONS sip:biloxi.com SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.9:5060" + params +
                        "\r\nTo: <sip:biloxi.com>\r\nFrom: <sip:alice@biloxi.com>;tag=x1\r\nCall-ID: r1\r\n"
@@ -314,8 +316,8 @@ TEST(RequestBuilder, OptionsWithoutBody) {
   EXPECT_EQ(m->request_uri().port, 40000);
   auto h = m->headers();
   ASSERT_EQ(h.size(), 7u);
-  const HeaderKind order[] = {HeaderKind::kVia,    HeaderKind::kMaxForwards, HeaderKind::kTo,
-                              HeaderKind::kFrom,   HeaderKind::kCallId,      HeaderKind::kCSeq,
+  const HeaderKind order[] = {HeaderKind::kVia,          HeaderKind::kMaxForwards, HeaderKind::kTo,
+                              HeaderKind::kFrom,         HeaderKind::kCallId,      HeaderKind::kCSeq,
                               HeaderKind::kContentLength};
   for (size_t i = 0; i < h.size(); ++i) EXPECT_EQ(h[i].kind, order[i]) << i;
   EXPECT_EQ(h[6].value, "0");

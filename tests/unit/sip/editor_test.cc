@@ -120,7 +120,8 @@ TEST(Editor, AddHeaderFirst) {
   e.add_header_first("Via", "SIP/2.0/UDP proxy.example.com;branch=z9hG4bKp1");
   EXPECT_FALSE(e.empty());
   std::string out = e.serialize();
-  EXPECT_EQ(out, replace_once(kInvite, "SIP/2.0\r\nVia:", "SIP/2.0\r\nVia: SIP/2.0/UDP proxy.example.com;branch=z9hG4bKp1\r\nVia:"));
+  EXPECT_EQ(out, replace_once(kInvite, "SIP/2.0\r\nVia:",
+                              "SIP/2.0\r\nVia: SIP/2.0/UDP proxy.example.com;branch=z9hG4bKp1\r\nVia:"));
   auto r = must_parse(out);
   ASSERT_NE(r, nullptr);
   auto vias = r->vias();
@@ -336,16 +337,23 @@ TEST_P(RemoveListValue, RemovesJustThatValue) {
   EXPECT_EQ(r->vias()->size(), 2u);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Routes, RemoveListValue,
-    ::testing::Values(
-        ListRemoval{0, "Route: <sip:a.example.com;lr>, <sip:b", "Route: <sip:b",
-                    {"b.example.com", "c.example.com", "d.example.com"}},
-        ListRemoval{1, "<sip:a.example.com;lr>, <sip:b.example.com;lr> ,<sip:c", "<sip:a.example.com;lr>, <sip:c",
-                    {"a.example.com", "c.example.com", "d.example.com"}},
-        ListRemoval{2, "<sip:b.example.com;lr> ,<sip:c.example.com;lr>\r\n", "<sip:b.example.com;lr>\r\n",
-                    {"a.example.com", "b.example.com", "d.example.com"}},
-        ListRemoval{3, "Route: <sip:d.example.com;lr>\r\n", "", {"a.example.com", "b.example.com", "c.example.com"}}));
+INSTANTIATE_TEST_SUITE_P(Routes, RemoveListValue,
+                         ::testing::Values(ListRemoval{0,
+                                                       "Route: <sip:a.example.com;lr>, <sip:b",
+                                                       "Route: <sip:b",
+                                                       {"b.example.com", "c.example.com", "d.example.com"}},
+                                           ListRemoval{1,
+                                                       "<sip:a.example.com;lr>, <sip:b.example.com;lr> ,<sip:c",
+                                                       "<sip:a.example.com;lr>, <sip:c",
+                                                       {"a.example.com", "c.example.com", "d.example.com"}},
+                                           ListRemoval{2,
+                                                       "<sip:b.example.com;lr> ,<sip:c.example.com;lr>\r\n",
+                                                       "<sip:b.example.com;lr>\r\n",
+                                                       {"a.example.com", "b.example.com", "d.example.com"}},
+                                           ListRemoval{3,
+                                                       "Route: <sip:d.example.com;lr>\r\n",
+                                                       "",
+                                                       {"a.example.com", "b.example.com", "c.example.com"}}));
 
 TEST(Editor, RemoveTopViaValueSharingALine) {
   // What a proxy does to a response: remove its own Via, the first value of a two-value line.
@@ -401,7 +409,8 @@ TEST(Editor, SetViaParamAddsNewParam) {
   Editor e(*m);
   e.set_via_param(**m->top_via(), "received", "203.0.113.7");
   std::string out = e.serialize();
-  EXPECT_EQ(out, replace_once(kInvite, "branch=z9hG4bK776asdhds\r\n", "branch=z9hG4bK776asdhds;received=203.0.113.7\r\n"));
+  EXPECT_EQ(out,
+            replace_once(kInvite, "branch=z9hG4bK776asdhds\r\n", "branch=z9hG4bK776asdhds;received=203.0.113.7\r\n"));
   auto r = must_parse(out);
   ASSERT_NE(r, nullptr);
   const Via& v = **r->top_via();
@@ -436,7 +445,7 @@ TEST(Editor, SetViaParamReplacesExistingValue) {
   auto m = must_parse(text);
   ASSERT_NE(m, nullptr);
   Editor e(*m);
-  e.set_via_param(**m->top_via(), "RPORT", "2222");      // name matched case-insensitively
+  e.set_via_param(**m->top_via(), "RPORT", "2222");  // name matched case-insensitively
   e.set_via_param(**m->top_via(), "received", "198.51.100.1");
   std::string out = e.serialize();
   EXPECT_EQ(out, replace_once(text, ";rport=1111 ; received=192.0.2.1;", ";RPORT=2222 ;received=198.51.100.1;"));
@@ -579,7 +588,8 @@ TEST(Editor, SetUriHostPortReplacesAndRemovesPort) {
 }
 
 TEST(Editor, SetUriHostPortIPv6) {
-  std::string text = replace_once(kInvite, "sip:bob@biloxi.com SIP/2.0", "sip:bob@[2001:db8::1]:5060;transport=tcp SIP/2.0");
+  std::string text =
+      replace_once(kInvite, "sip:bob@biloxi.com SIP/2.0", "sip:bob@[2001:db8::1]:5060;transport=tcp SIP/2.0");
   auto m = must_parse(text);
   ASSERT_NE(m, nullptr);
   {
@@ -669,7 +679,8 @@ TEST(Editor, SetBodyAddsContentLengthWhenAbsent) {
   Editor e(*m);
   e.set_body("v=1\r\n");
   std::string out = e.serialize();
-  EXPECT_EQ(out, replace_once(text, "application/sdp\r\n\r\nv=0\n", "application/sdp\r\nContent-Length: 5\r\n\r\nv=1\r\n"));
+  EXPECT_EQ(out,
+            replace_once(text, "application/sdp\r\n\r\nv=0\n", "application/sdp\r\nContent-Length: 5\r\n\r\nv=1\r\n"));
   // Content-Length now frames it on a stream too.
   auto r = must_parse(out, Framing::kStream);
   ASSERT_NE(r, nullptr);

@@ -69,12 +69,15 @@ constexpr Named kFull[] = {
 // Compact forms: RFC 3261 §7.3.3 (c e f i k l m s t v), RFC 3265 (o u), RFC 3515 (r),
 // RFC 3892 (b), RFC 4028 (x), RFC 4474 (y n), RFC 3841 (a j d).
 constexpr std::pair<char, HeaderKind> kCompact[] = {
-    {'a', HeaderKind::kAcceptContact},   {'b', HeaderKind::kReferredBy},     {'c', HeaderKind::kContentType},
-    {'d', HeaderKind::kRequestDisposition}, {'e', HeaderKind::kContentEncoding}, {'f', HeaderKind::kFrom},
-    {'i', HeaderKind::kCallId},          {'j', HeaderKind::kRejectContact},  {'k', HeaderKind::kSupported},
-    {'l', HeaderKind::kContentLength},   {'m', HeaderKind::kContact},        {'n', HeaderKind::kIdentityInfo},
-    {'o', HeaderKind::kEvent},           {'r', HeaderKind::kReferTo},        {'s', HeaderKind::kSubject},
-    {'t', HeaderKind::kTo},              {'u', HeaderKind::kAllowEvents},    {'v', HeaderKind::kVia},
+    {'a', HeaderKind::kAcceptContact},   {'b', HeaderKind::kReferredBy},
+    {'c', HeaderKind::kContentType},     {'d', HeaderKind::kRequestDisposition},
+    {'e', HeaderKind::kContentEncoding}, {'f', HeaderKind::kFrom},
+    {'i', HeaderKind::kCallId},          {'j', HeaderKind::kRejectContact},
+    {'k', HeaderKind::kSupported},       {'l', HeaderKind::kContentLength},
+    {'m', HeaderKind::kContact},         {'n', HeaderKind::kIdentityInfo},
+    {'o', HeaderKind::kEvent},           {'r', HeaderKind::kReferTo},
+    {'s', HeaderKind::kSubject},         {'t', HeaderKind::kTo},
+    {'u', HeaderKind::kAllowEvents},     {'v', HeaderKind::kVia},
     {'x', HeaderKind::kSessionExpires},  {'y', HeaderKind::kIdentity},
 };
 
@@ -138,11 +141,28 @@ TEST(HeaderKind, UnassignedLettersAreUnknown) {
 }
 
 TEST(HeaderKind, UnknownNames) {
-  for (std::string_view s :
-       {"X-Custom", "Vias", "Vi", "Viaa", "Call-Id-", "CallID", "Call_ID", "Content-Lengths", "Content-Lengt",
-        "P-Asserted-Identity", "Privacy", "Ta", "Fro", "Routes", "Record-Routes", "Max_Forwards", "Max-Forwardz",
-        "0Via", "-Via", "ReqUIRE2", "Aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-        "Session-Expires-And-A-Very-Long-Suffix-Here"}) {
+  for (std::string_view s : {"X-Custom",
+                             "Vias",
+                             "Vi",
+                             "Viaa",
+                             "Call-Id-",
+                             "CallID",
+                             "Call_ID",
+                             "Content-Lengths",
+                             "Content-Lengt",
+                             "P-Asserted-Identity",
+                             "Privacy",
+                             "Ta",
+                             "Fro",
+                             "Routes",
+                             "Record-Routes",
+                             "Max_Forwards",
+                             "Max-Forwardz",
+                             "0Via",
+                             "-Via",
+                             "ReqUIRE2",
+                             "Aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                             "Session-Expires-And-A-Very-Long-Suffix-Here"}) {
     EXPECT_EQ(header_kind_from_name(s), HeaderKind::kOther) << s;
   }
   // Same length and first letter as a known name, other token characters in the '-' position.
@@ -160,11 +180,11 @@ TEST(HeaderKind, EmptyName) {
 
 TEST(Method, KnownNames) {
   constexpr std::pair<std::string_view, Method> kMethods[] = {
-      {"INVITE", Method::kInvite},     {"ACK", Method::kAck},         {"BYE", Method::kBye},
-      {"CANCEL", Method::kCancel},     {"REGISTER", Method::kRegister}, {"OPTIONS", Method::kOptions},
-      {"INFO", Method::kInfo},         {"UPDATE", Method::kUpdate},   {"PRACK", Method::kPrack},
-      {"SUBSCRIBE", Method::kSubscribe}, {"NOTIFY", Method::kNotify}, {"REFER", Method::kRefer},
-      {"MESSAGE", Method::kMessage},   {"PUBLISH", Method::kPublish},
+      {"INVITE", Method::kInvite},       {"ACK", Method::kAck},           {"BYE", Method::kBye},
+      {"CANCEL", Method::kCancel},       {"REGISTER", Method::kRegister}, {"OPTIONS", Method::kOptions},
+      {"INFO", Method::kInfo},           {"UPDATE", Method::kUpdate},     {"PRACK", Method::kPrack},
+      {"SUBSCRIBE", Method::kSubscribe}, {"NOTIFY", Method::kNotify},     {"REFER", Method::kRefer},
+      {"MESSAGE", Method::kMessage},     {"PUBLISH", Method::kPublish},
   };
   for (const auto& [name, m] : kMethods) {
     EXPECT_EQ(method_from_name(name), m) << name;

@@ -254,7 +254,8 @@ TEST(RequestLine, Valid) {
 TEST(RequestLine, MethodsAreCaseSensitiveTokens) {
   // RFC 4475 §3.1.1.2 (intmeth): any token is a method.
   std::string_view weird = "!interesting-Method0123456789_*+`.%indeed'~";
-  auto m = must_parse(request(std::string(weird) + " sip:bob@biloxi.com SIP/2.0", "CSeq: 1 " + std::string(weird) + "\r\n"));
+  auto m =
+      must_parse(request(std::string(weird) + " sip:bob@biloxi.com SIP/2.0", "CSeq: 1 " + std::string(weird) + "\r\n"));
   ASSERT_NE(m, nullptr);
   EXPECT_EQ(m->method(), Method::kOther);
   EXPECT_EQ(m->method_name(), weird);
@@ -271,15 +272,15 @@ TEST(RequestLine, MethodsAreCaseSensitiveTokens) {
 
 TEST(RequestLine, Malformed) {
   // Request-Line = Method SP Request-URI SP SIP-Version CRLF: exactly one SP each.
-  EXPECT_EQ(refusal(request("INVITE  sip:bob@biloxi.com SIP/2.0", "")), 400);   // RFC 4475 lwsstart
+  EXPECT_EQ(refusal(request("INVITE  sip:bob@biloxi.com SIP/2.0", "")), 400);  // RFC 4475 lwsstart
   EXPECT_EQ(refusal(request("INVITE sip:bob@biloxi.com  SIP/2.0", "")), 400);
-  EXPECT_EQ(refusal(request("INVITE sip:bob@biloxi.com SIP/2.0 ", "")), 400);   // RFC 4475 trws
+  EXPECT_EQ(refusal(request("INVITE sip:bob@biloxi.com SIP/2.0 ", "")), 400);  // RFC 4475 trws
   EXPECT_EQ(refusal(request(" INVITE sip:bob@biloxi.com SIP/2.0", "")), 400);
   EXPECT_EQ(refusal(request("INVITE sip:bob@biloxi.com", "")), 400);
   EXPECT_EQ(refusal(request("INVITE", "")), 400);
   EXPECT_EQ(refusal(request("INVITE sip:bob@biloxi.com SIP/2.0 extra", "")), 400);
   EXPECT_EQ(refusal(request("INVITE\tsip:bob@biloxi.com\tSIP/2.0", "")), 400);
-  EXPECT_EQ(refusal(request("INVITE <sip:bob@biloxi.com> SIP/2.0", "")), 400);  // RFC 4475 ltgtruri
+  EXPECT_EQ(refusal(request("INVITE <sip:bob@biloxi.com> SIP/2.0", "")), 400);    // RFC 4475 ltgtruri
   EXPECT_EQ(refusal(request("INVITE sip:bob@biloxi.com; lr SIP/2.0", "")), 400);  // RFC 4475 lwsruri
   EXPECT_EQ(refusal(request("INVITE sip:bob@bi loxi.com SIP/2.0", "")), 400);
   EXPECT_EQ(refusal(request("INV\"ITE sip:bob@biloxi.com SIP/2.0", "")), 400);  // not a token
@@ -343,11 +344,12 @@ TEST(HeaderIndex, CompactForms) {
   auto h = m->headers();
   ASSERT_EQ(h.size(), 17u);
   const HeaderKind expected[] = {
-      HeaderKind::kVia,          HeaderKind::kFrom,      HeaderKind::kTo,          HeaderKind::kCallId,
-      HeaderKind::kCSeq,         HeaderKind::kContact,   HeaderKind::kSupported,   HeaderKind::kSubject,
-      HeaderKind::kContentEncoding, HeaderKind::kEvent,  HeaderKind::kAllowEvents, HeaderKind::kReferTo,
-      HeaderKind::kReferredBy,   HeaderKind::kSessionExpires, HeaderKind::kIdentity, HeaderKind::kContentType,
-      HeaderKind::kContentLength,
+      HeaderKind::kVia,         HeaderKind::kFrom,           HeaderKind::kTo,
+      HeaderKind::kCallId,      HeaderKind::kCSeq,           HeaderKind::kContact,
+      HeaderKind::kSupported,   HeaderKind::kSubject,        HeaderKind::kContentEncoding,
+      HeaderKind::kEvent,       HeaderKind::kAllowEvents,    HeaderKind::kReferTo,
+      HeaderKind::kReferredBy,  HeaderKind::kSessionExpires, HeaderKind::kIdentity,
+      HeaderKind::kContentType, HeaderKind::kContentLength,
   };
   for (size_t i = 0; i < h.size(); ++i) EXPECT_EQ(h[i].kind, expected[i]) << "field " << i << " " << h[i].name;
   EXPECT_EQ(h[0].name, "v");
@@ -451,7 +453,8 @@ TEST(HeaderIndex, ListsAcrossLinesAndCommas) {
 }
 
 TEST(HeaderIndex, RouteWithoutBracketsIsRefused) {
-  auto m = must_parse(request("INVITE sip:bob@biloxi.com SIP/2.0", "CSeq: 1 INVITE\r\nRoute: sip:p1.example.com;lr\r\n"));
+  auto m =
+      must_parse(request("INVITE sip:bob@biloxi.com SIP/2.0", "CSeq: 1 INVITE\r\nRoute: sip:p1.example.com;lr\r\n"));
   ASSERT_NE(m, nullptr);
   EXPECT_FALSE(m->routes().ok());
 }
@@ -549,8 +552,8 @@ TEST(HeaderIndex, TooManyHeaderFieldsIs413) {
       request("OPTIONS sip:bob@biloxi.com SIP/2.0", "CSeq: 1 OPTIONS\r\nSubject: x\r\nContent-Length: 0\r\n");
   EXPECT_EQ(refusal(seven, Framing::kDatagram, limits), 413);
   // Folded continuation lines are part of one field.
-  std::string folded = request("OPTIONS sip:bob@biloxi.com SIP/2.0",
-                               "CSeq: 1\r\n OPTIONS\r\nContent-Length:\r\n 0\r\n");
+  std::string folded =
+      request("OPTIONS sip:bob@biloxi.com SIP/2.0", "CSeq: 1\r\n OPTIONS\r\nContent-Length:\r\n 0\r\n");
   EXPECT_EQ(refusal(folded, Framing::kDatagram, limits), 0);
 }
 
@@ -635,8 +638,7 @@ TEST(Body, ContentLengthLargerThanDataIs400) {
 
 TEST(Body, ConflictingContentLengthIs400) {
   // RFC 4475 §3.3.9 (mcl01): different values leave no way to frame the body.
-  std::string text = request("INVITE sip:bob@biloxi.com SIP/2.0",
-                             "CSeq: 1 INVITE\r\nContent-Length: 4\r\nl: 3\r\n");
+  std::string text = request("INVITE sip:bob@biloxi.com SIP/2.0", "CSeq: 1 INVITE\r\nContent-Length: 4\r\nl: 3\r\n");
   text.append("v=0\n");
   EXPECT_EQ(refusal(text), 400);
   // The same value twice still frames the body (sanity refuses the duplicate later).
@@ -649,8 +651,8 @@ TEST(Body, ConflictingContentLengthIs400) {
 
 TEST(Body, MalformedContentLength) {
   for (std::string_view cl : {"-1", "abc", "4 4", "", "0x4", "+4"}) {
-    std::string text = request("INVITE sip:bob@biloxi.com SIP/2.0",
-                               "CSeq: 1 INVITE\r\nContent-Length: " + std::string(cl) + "\r\n");
+    std::string text =
+        request("INVITE sip:bob@biloxi.com SIP/2.0", "CSeq: 1 INVITE\r\nContent-Length: " + std::string(cl) + "\r\n");
     text.append("v=0\n");
     EXPECT_EQ(refusal(text), 400) << "Content-Length: " << cl;
   }
@@ -728,10 +730,10 @@ TEST(LazyValues, MissingMandatoryHeadersAre400) {
   std::string text = "OPTIONS sip:bob@biloxi.com SIP/2.0\r\nSubject: nothing else\r\n\r\n";
   auto m = must_parse(text);
   ASSERT_NE(m, nullptr);
-  for (int status : {m->vias().ok() ? 0 : m->vias().error().status, m->top_via().ok() ? 0 : m->top_via().error().status,
-                     m->from().ok() ? 0 : m->from().error().status, m->to().ok() ? 0 : m->to().error().status,
-                     m->call_id().ok() ? 0 : m->call_id().error().status,
-                     m->cseq().ok() ? 0 : m->cseq().error().status})
+  for (int status :
+       {m->vias().ok() ? 0 : m->vias().error().status, m->top_via().ok() ? 0 : m->top_via().error().status,
+        m->from().ok() ? 0 : m->from().error().status, m->to().ok() ? 0 : m->to().error().status,
+        m->call_id().ok() ? 0 : m->call_id().error().status, m->cseq().ok() ? 0 : m->cseq().error().status})
     EXPECT_EQ(status, 400);
   // Optional ones are simply absent.
   EXPECT_FALSE(m->max_forwards()->has_value());
@@ -820,7 +822,8 @@ TEST(LazyValues, CallId) {
     keep.push_back(std::move(m).value());
     return keep.back()->call_id();
   };
-  EXPECT_EQ(*id_of("f81d4fae-7dec-11d0-a765-00a0c91e6bf6@foo.bar.com"), "f81d4fae-7dec-11d0-a765-00a0c91e6bf6@foo.bar.com");
+  EXPECT_EQ(*id_of("f81d4fae-7dec-11d0-a765-00a0c91e6bf6@foo.bar.com"),
+            "f81d4fae-7dec-11d0-a765-00a0c91e6bf6@foo.bar.com");
   // word = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~" / "(" / ")" /
   //        "<" / ">" / ":" / "\" / DQUOTE / "/" / "[" / "]" / "?" / "{" / "}" )
   EXPECT_TRUE(id_of("a(b)<c>:\\\"/[]?{}@x").ok());

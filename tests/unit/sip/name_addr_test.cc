@@ -212,21 +212,20 @@ TEST_P(NameAddrRejects, IsRefused) {
 
 INSTANTIATE_TEST_SUITE_P(
     Malformed, NameAddrRejects,
-    ::testing::Values(
-        "",
-        R"("Bob <sip:bob@biloxi.com>)",                    // unterminated quote (RFC 4475 quotbal)
-        R"("Bob\" <sip:bob@biloxi.com>)",                  // the only closing quote is escaped
-        "< sip:t.watson@example.org >",                    // spaces inside <> (RFC 4475 badaspec)
-        "<sip:bob @biloxi.com>", "<sip:bob@biloxi.com", "<>", "<bob@biloxi.com>",
-        "sip:alice@atlanta.com?subject=hi",                // headers need <> (RFC 3261 §20)
-        "sip:alice@atlanta.com;tag=1?x=y",
-        R"("Bob" sip:bob@biloxi.com)",                     // quoted display name without <>
-        "Bell, Alexander <sip:a.g.bell@bell-tel.com>",     // non-token display name (RFC 4475 baddn)
-        "Bob@Home <sip:bob@biloxi.com>", "Bob sip:bob@biloxi.com",
-        R"(Bob "Smith" <sip:bob@biloxi.com>)",             // display-name is tokens OR one quoted-string
-        "<sip:bob@biloxi.com> junk", "<sip:bob@biloxi.com>;", "<sip:bob@biloxi.com>;;tag=1",
-        "<sip:bob@biloxi.com>;tag=", "<sip:bob@biloxi.com>;tag=\"x", "<sip:bob@biloxi.com>, <sip:c@d.com>",
-        "<sip:bob@bi loxi.com>", "<notauri>"));
+    ::testing::Values("",
+                      R"("Bob <sip:bob@biloxi.com>)",    // unterminated quote (RFC 4475 quotbal)
+                      R"("Bob\" <sip:bob@biloxi.com>)",  // the only closing quote is escaped
+                      "< sip:t.watson@example.org >",    // spaces inside <> (RFC 4475 badaspec)
+                      "<sip:bob @biloxi.com>", "<sip:bob@biloxi.com", "<>", "<bob@biloxi.com>",
+                      "sip:alice@atlanta.com?subject=hi",  // headers need <> (RFC 3261 §20)
+                      "sip:alice@atlanta.com;tag=1?x=y",
+                      R"("Bob" sip:bob@biloxi.com)",                  // quoted display name without <>
+                      "Bell, Alexander <sip:a.g.bell@bell-tel.com>",  // non-token display name (RFC 4475 baddn)
+                      "Bob@Home <sip:bob@biloxi.com>", "Bob sip:bob@biloxi.com",
+                      R"(Bob "Smith" <sip:bob@biloxi.com>)",  // display-name is tokens OR one quoted-string
+                      "<sip:bob@biloxi.com> junk", "<sip:bob@biloxi.com>;", "<sip:bob@biloxi.com>;;tag=1",
+                      "<sip:bob@biloxi.com>;tag=", "<sip:bob@biloxi.com>;tag=\"x",
+                      "<sip:bob@biloxi.com>, <sip:c@d.com>", "<sip:bob@bi loxi.com>", "<notauri>"));
 
 // ---------------------------------------------------------------------------------------------
 // Contact

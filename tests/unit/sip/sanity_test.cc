@@ -42,7 +42,9 @@ std::string edit(std::string_view base, std::string_view from, std::string_view 
 }
 
 // Inserts header lines just before Content-Length.
-std::string add(std::string_view base, std::string_view lines) { return edit(base, "Content-Length:", std::string(lines) + "Content-Length:"); }
+std::string add(std::string_view base, std::string_view lines) {
+  return edit(base, "Content-Length:", std::string(lines) + "Content-Length:");
+}
 std::string drop(std::string_view base, std::string_view line) { return edit(base, line, ""); }
 
 class Sanity : public ::testing::Test {
@@ -86,9 +88,8 @@ TEST_F(Sanity, DuplicatedSingleInstanceHeadersAre400) {
   // RFC 3261 §7.3.1 and RFC 4475 §3.3.8 (multi01): fields that are not comma lists appear once.
   for (std::string_view extra :
        {"To: <sip:carol@chicago.com>\r\n", "From: <sip:carol@chicago.com>;tag=2\r\n", "Call-ID: other@x\r\n",
-        "CSeq: 314160 INVITE\r\n", "Max-Forwards: 70\r\n",
-        "Content-Type: text/plain\r\nContent-Type: text/plain\r\n", "Expires: 60\r\nExpires: 60\r\n",
-        "t: <sip:carol@chicago.com>\r\n", "i: other@x\r\n"})
+        "CSeq: 314160 INVITE\r\n", "Max-Forwards: 70\r\n", "Content-Type: text/plain\r\nContent-Type: text/plain\r\n",
+        "Expires: 60\r\nExpires: 60\r\n", "t: <sip:carol@chicago.com>\r\n", "i: other@x\r\n"})
     EXPECT_EQ(request_status(add(kRequest, extra)), 400) << "extra " << extra;
   // Two Content-Length fields, even equal ones.
   EXPECT_EQ(request_status(add(kRequest, "l: 0\r\n")), 400);
@@ -117,12 +118,16 @@ TEST_F(Sanity, CSeqMethodMustMatch) {
 }
 
 TEST_F(Sanity, MalformedValuesAre400) {
-  EXPECT_EQ(request_status(edit(kRequest, "From: Alice <sip:alice@atlanta.com>", "From: \"Alice <sip:alice@atlanta.com>")), 400);
+  EXPECT_EQ(
+      request_status(edit(kRequest, "From: Alice <sip:alice@atlanta.com>", "From: \"Alice <sip:alice@atlanta.com>")),
+      400);
   EXPECT_EQ(request_status(edit(kRequest, "To: Bob <sip:bob@biloxi.com>", "To: Bob <sip:bob@biloxi.com")), 400);
   EXPECT_EQ(request_status(edit(kRequest, "Call-ID: a84b4c76e66710@pc33.atlanta.com", "Call-ID: a b")), 400);
   EXPECT_EQ(request_status(edit(kRequest, "CSeq: 314159 INVITE", "CSeq: 2147483648 INVITE")), 400);
   EXPECT_EQ(request_status(edit(kRequest, "pc33.atlanta.com;branch", "pc33.atlanta.com;;branch")), 400);
-  EXPECT_EQ(request_status(edit(kRequest, "Contact: <sip:alice@pc33.atlanta.com>", "Contact: <sip:alice@pc33 .atlanta.com>")), 400);
+  EXPECT_EQ(
+      request_status(edit(kRequest, "Contact: <sip:alice@pc33.atlanta.com>", "Contact: <sip:alice@pc33 .atlanta.com>")),
+      400);
   EXPECT_EQ(request_status(add(kRequest, "Record-Route: sip:r1.example.com;lr\r\n")), 400);
   EXPECT_EQ(request_status(add(kRequest, "Route: sip:p1.example.com;lr\r\n")), 400);
   EXPECT_EQ(request_status(add(kRequest, "Content-Type: application\r\n")), 400);
@@ -140,7 +145,9 @@ TEST_F(Sanity, OverlargeExpiresIsTolerated) {
 
 TEST_F(Sanity, UnknownRequestUriSchemeIs416) {
   // RFC 3261 §8.2.2.1, RFC 4475 §3.3.2 (unkscm).
-  EXPECT_EQ(request_status(edit(kRequest, "sip:bob@biloxi.com SIP/2.0", "nobodyKnowsThisScheme:totallyopaquecontent SIP/2.0")), 416);
+  EXPECT_EQ(request_status(
+                edit(kRequest, "sip:bob@biloxi.com SIP/2.0", "nobodyKnowsThisScheme:totallyopaquecontent SIP/2.0")),
+            416);
   EXPECT_EQ(request_status(edit(kRequest, "sip:bob@biloxi.com SIP/2.0", "http://www.example.com SIP/2.0")), 416);
   EXPECT_EQ(request_status(edit(kRequest, "sip:bob@biloxi.com SIP/2.0", "sips:bob@biloxi.com SIP/2.0")), 0);
   EXPECT_EQ(request_status(edit(kRequest, "sip:bob@biloxi.com SIP/2.0", "tel:+1-201-555-0123 SIP/2.0")), 0);
@@ -195,7 +202,9 @@ TEST_F(Sanity, DateMustBeGmt) {
 TEST_F(Sanity, Response) {
   EXPECT_EQ(response_status(std::string(kResponse)), 0);
   EXPECT_NE(response_status(drop(kResponse, "Call-ID: a84b4c76e66710@pc33.atlanta.com\r\n")), 0);
-  EXPECT_NE(response_status(drop(kResponse, "Via: SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds;received=192.0.2.1\r\n")), 0);
+  EXPECT_NE(response_status(
+                drop(kResponse, "Via: SIP/2.0/UDP pc33.atlanta.com;branch=z9hG4bK776asdhds;received=192.0.2.1\r\n")),
+            0);
   EXPECT_NE(response_status(add(kResponse, "To: <sip:other@x.com>\r\n")), 0);
   EXPECT_NE(response_status(edit(kResponse, "received=192.0.2.1", "received=nowhere")), 0);
   EXPECT_NE(response_status(edit(kResponse, "CSeq: 314159 INVITE", "CSeq: INVITE")), 0);

@@ -218,8 +218,8 @@ TEST(StreamFramer, KeepalivesBetweenMessages) {
   StreamFramer f;
   f.append(std::string(kOptions) + "\r\n\r\n" + std::string(kMessage) + "\r\n" + std::string(kOptions) + "\r\n\r\n");
   Collected c = drain(f);
-  EXPECT_EQ(c.kinds, (std::vector<Kind>{Kind::kMessage, Kind::kPing, Kind::kMessage, Kind::kPong, Kind::kMessage,
-                                         Kind::kPing}));
+  EXPECT_EQ(c.kinds,
+            (std::vector<Kind>{Kind::kMessage, Kind::kPing, Kind::kMessage, Kind::kPong, Kind::kMessage, Kind::kPing}));
   ASSERT_EQ(c.messages.size(), 3u);
   EXPECT_EQ(c.messages[1], kMessage);
   EXPECT_EQ(f.buffered(), 0u);

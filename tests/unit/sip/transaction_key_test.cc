@@ -50,7 +50,8 @@ class TransactionKey : public ::testing::Test {
   std::string client_key(std::string_view via, std::string_view cseq, uint16_t status = 200) {
     std::string text = "SIP/2.0 " + std::to_string(status) + " X\r\nVia: " + std::string(via) +
                        "\r\nTo: <sip:bob@biloxi.com>;tag=b\r\nFrom: <sip:alice@atlanta.com>;tag=a\r\nCall-ID: c1\r\n"
-                       "CSeq: " + std::string(cseq) + "\r\nContent-Length: 0\r\n\r\n";
+                       "CSeq: " +
+                       std::string(cseq) + "\r\nContent-Length: 0\r\n\r\n";
     auto k = client_transaction_key(parse(text));
     EXPECT_TRUE(k.ok());
     return k.ok() ? *k : std::string("<error>");
@@ -198,18 +199,18 @@ TEST_F(TransactionKey, Rfc2543AndRfc3261KeysNeverCollide) {
 }
 
 TEST_F(TransactionKey, MissingHeadersAreErrors) {
-  auto no_via = server_transaction_key(parse(
-      "INVITE sip:bob@biloxi.com SIP/2.0\r\nTo: <sip:bob@biloxi.com>\r\nFrom: <sip:a@b.com>;tag=1\r\n"
-      "Call-ID: x\r\nCSeq: 1 INVITE\r\n\r\n"));
+  auto no_via = server_transaction_key(
+      parse("INVITE sip:bob@biloxi.com SIP/2.0\r\nTo: <sip:bob@biloxi.com>\r\nFrom: <sip:a@b.com>;tag=1\r\n"
+            "Call-ID: x\r\nCSeq: 1 INVITE\r\n\r\n"));
   ASSERT_FALSE(no_via.ok());
   EXPECT_EQ(no_via.error().status, 400);
   // RFC 2543 keys need the dialog fields.
-  auto no_call_id = server_transaction_key(parse(
-      "INVITE sip:bob@biloxi.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.15\r\nTo: <sip:bob@biloxi.com>\r\n"
-      "From: <sip:a@b.com>;tag=1\r\nCSeq: 1 INVITE\r\n\r\n"));
+  auto no_call_id = server_transaction_key(
+      parse("INVITE sip:bob@biloxi.com SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.15\r\nTo: <sip:bob@biloxi.com>\r\n"
+            "From: <sip:a@b.com>;tag=1\r\nCSeq: 1 INVITE\r\n\r\n"));
   EXPECT_FALSE(no_call_id.ok());
-  auto response_no_cseq = client_transaction_key(parse(
-      "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h.example.com;branch=z9hG4bK1\r\nCall-ID: x\r\n\r\n"));
+  auto response_no_cseq = client_transaction_key(
+      parse("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h.example.com;branch=z9hG4bK1\r\nCall-ID: x\r\n\r\n"));
   EXPECT_FALSE(response_no_cseq.ok());
 }
 

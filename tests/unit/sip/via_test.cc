@@ -201,7 +201,8 @@ TEST(Via, LwsOnEitherSideOfTheColon) {
 }
 
 TEST(Via, ParamNamesAreCaseInsensitive) {
-  Via v = must_parse("SIP/2.0/UDP h.example.com;BRANCH=z9hG4bKu;Received=192.0.2.1;RPort=1;MADDR=h2.example.com;TTL=1;Alias");
+  Via v = must_parse(
+      "SIP/2.0/UDP h.example.com;BRANCH=z9hG4bKu;Received=192.0.2.1;RPort=1;MADDR=h2.example.com;TTL=1;Alias");
   EXPECT_EQ(v.branch, "z9hG4bKu");
   EXPECT_EQ(v.received, "192.0.2.1");
   EXPECT_EQ(v.rport_value, "1");
@@ -235,7 +236,7 @@ TEST(Via, Rfc3261Branch) {
   };
   EXPECT_TRUE(branch_is_3261(";branch=z9hG4bKx"));
   EXPECT_TRUE(branch_is_3261(";branch=z9hG4bK776asdhds"));
-  EXPECT_FALSE(branch_is_3261(";branch=z9hG4bK"));  // the cookie alone identifies nothing
+  EXPECT_FALSE(branch_is_3261(";branch=z9hG4bK"));   // the cookie alone identifies nothing
   EXPECT_FALSE(branch_is_3261(";branch=z9hg4bkx"));  // the cookie is an exact string (RFC 3261 §8.1.1.7)
   EXPECT_FALSE(branch_is_3261(";branch=xz9hG4bK1"));
   EXPECT_FALSE(branch_is_3261(";branch=390skdjuw"));
@@ -247,19 +248,17 @@ TEST_P(ViaRejects, IsRefused) { EXPECT_TRUE(via_refused(GetParam())) << GetParam
 
 INSTANTIATE_TEST_SUITE_P(
     Malformed, ViaRejects,
-    ::testing::Values("", "SIP/2.0 h.example.com",            // missing transport
+    ::testing::Values("", "SIP/2.0 h.example.com",  // missing transport
                       "SIP/2.0/ h.example.com", "SIP h.example.com", "SIP/2.0/UDP", "SIP/2.0/UDP ",
-                      "SIP/2.0/UDPh.example.com",             // no LWS before sent-by: "UDPh" then nothing
+                      "SIP/2.0/UDPh.example.com",  // no LWS before sent-by: "UDPh" then nothing
                       "SIP/2.0/UDP h.example.com;;branch=z9hG4bK1", "SIP/2.0/UDP h.example.com;",
                       "SIP/2.0/UDP h.example.com:70000", "SIP/2.0/UDP h.example.com:abc",
-                      "SIP/2.0/UDP h.example.com:", "SIP/2.0/UDP h.example.com : ",
-                      "SIP/2.0/UDP ho st.example.com", "SIP/2.0/UDP h_x.example.com", "SIP/2.0/UDP [::1",
-                      "SIP/2.0/UDP [::1]5060", "SIP/2.0/UDP [zz::1]",
+                      "SIP/2.0/UDP h.example.com:", "SIP/2.0/UDP h.example.com : ", "SIP/2.0/UDP ho st.example.com",
+                      "SIP/2.0/UDP h_x.example.com", "SIP/2.0/UDP [::1", "SIP/2.0/UDP [::1]5060", "SIP/2.0/UDP [zz::1]",
                       "SIP/2.0/UDP h.example.com;received=notanip", "SIP/2.0/UDP h.example.com;received",
                       "SIP/2.0/UDP h.example.com;received=[2001:db8::1]",
-                      "SIP/2.0/UDP h.example.com;received=192.0.2.256",
-                      "SIP/2.0/UDP h.example.com;rport=70000", "SIP/2.0/UDP h.example.com;rport=x",
-                      "SIP/2.0/UDP h.example.com;rport=",
+                      "SIP/2.0/UDP h.example.com;received=192.0.2.256", "SIP/2.0/UDP h.example.com;rport=70000",
+                      "SIP/2.0/UDP h.example.com;rport=x", "SIP/2.0/UDP h.example.com;rport=",
                       "SIP/2.0/UDP h.example.com;branch", "SIP/2.0/UDP h.example.com;branch=\"z9hG4bK1\"",
                       "SIP/2.0/UDP h.example.com;branch=", "SIP/2.0/UDP h.example.com;ttl=256",
                       "SIP/2.0/UDP h.example.com;ttl", "SIP/2.0/UDP h.example.com;ttl=x",
@@ -297,8 +296,8 @@ TEST(ViaInMessage, SeveralValuesAndLinesInOrder) {
 }
 
 TEST(ViaInMessage, JunkAfterViaValueIsRefused) {
-  auto m = Message::parse(request_with_vias("Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1 junk\r\n"),
-                          Framing::kDatagram);
+  auto m =
+      Message::parse(request_with_vias("Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1 junk\r\n"), Framing::kDatagram);
   ASSERT_TRUE(m.ok());
   auto vias = (*m)->vias();
   ASSERT_FALSE(vias.ok());
@@ -307,9 +306,9 @@ TEST(ViaInMessage, JunkAfterViaValueIsRefused) {
 }
 
 TEST(ViaInMessage, EmptyValueBetweenCommasIsRefused) {
-  auto m = Message::parse(
-      request_with_vias("Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1,,SIP/2.0/UDP b.example.com\r\n"),
-      Framing::kDatagram);
+  auto m =
+      Message::parse(request_with_vias("Via: SIP/2.0/UDP a.example.com;branch=z9hG4bK1,,SIP/2.0/UDP b.example.com\r\n"),
+                     Framing::kDatagram);
   ASSERT_TRUE(m.ok());
   EXPECT_FALSE((*m)->vias().ok());
 }
