@@ -105,4 +105,8 @@ constexpr bool is_success(uint16_t status) { return status >= 200 && status <= 2
 constexpr bool is_final_non2xx(uint16_t status) { return status >= 300 && status <= 699; }
 constexpr bool is_final(uint16_t status) { return status >= 200 && status <= 699; }
 
+// The states of both non-INVITE machines (RFC 3261 Figures 6 and 8 use the same four).
+enum class NonInviteState : uint8_t { kTrying, kProceeding, kCompleted, kTerminated };
+std::string_view non_invite_state_name(NonInviteState s);
+
 }  // namespace pinhole::txn

@@ -18,8 +18,8 @@ namespace pinhole::txn {
 
 class NonInviteClient {
  public:
-  enum class State : uint8_t { kTrying, kProceeding, kCompleted, kTerminated };
-  static std::string_view state_name(State s);
+  using State = NonInviteState;
+  static std::string_view state_name(State s) { return non_invite_state_name(s); }
 
   // `request` is the request as it goes on the wire (not INVITE, not ACK).
   NonInviteClient(sip::MessagePtr request, Reliability reliability, const TimerConfig& timers);

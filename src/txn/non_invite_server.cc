@@ -4,20 +4,6 @@
 
 namespace pinhole::txn {
 
-std::string_view NonInviteServer::state_name(State s) {
-  switch (s) {
-    case State::kTrying:
-      return "Trying";
-    case State::kProceeding:
-      return "Proceeding";
-    case State::kCompleted:
-      return "Completed";
-    case State::kTerminated:
-      return "Terminated";
-  }
-  return "?";
-}
-
 NonInviteServer::NonInviteServer(sip::MessagePtr request, Reliability reliability, const TimerConfig& timers)
     : request_(std::move(request)), timers_(timers), reliability_(reliability) {}
 

@@ -21,8 +21,8 @@ namespace pinhole::txn {
 
 class NonInviteServer {
  public:
-  enum class State : uint8_t { kTrying, kProceeding, kCompleted, kTerminated };
-  static std::string_view state_name(State s);
+  using State = NonInviteState;
+  static std::string_view state_name(State s) { return non_invite_state_name(s); }
 
   NonInviteServer(sip::MessagePtr request, Reliability reliability, const TimerConfig& timers);
 
