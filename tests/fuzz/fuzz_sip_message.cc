@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz_check.h"
 #include "sip/builder.h"
 #include "sip/editor.h"
 #include "sip/message.h"
@@ -23,15 +24,6 @@ namespace {
 
 using namespace pinhole::sip;
 using pinhole::Result;
-
-[[noreturn]] void invariant_failed(const char* what, int line) {
-  std::fprintf(stderr, "fuzz_sip_message: invariant violated at line %d: %s\n", line, what);
-  std::abort();
-}
-#define FUZZ_CHECK(cond)                            \
-  do {                                              \
-    if (!(cond)) invariant_failed(#cond, __LINE__); \
-  } while (0)
 
 // Every view a Message hands out points into its own bytes (DESIGN.md §4): checking it also makes
 // ASan read the whole range, so a view past the buffer is reported here, not later in a proxy.

@@ -22,21 +22,13 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz_check.h"
 #include "sip/message.h"
 #include "sip/stream_framer.h"
 
 namespace {
 
 using namespace pinhole::sip;
-
-[[noreturn]] void invariant_failed(const char* what, int line) {
-  std::fprintf(stderr, "fuzz_stream_framer: invariant violated at line %d: %s\n", line, what);
-  std::abort();
-}
-#define FUZZ_CHECK(cond)                            \
-  do {                                              \
-    if (!(cond)) invariant_failed(#cond, __LINE__); \
-  } while (0)
 
 using Kind = StreamFramer::Kind;
 

@@ -14,21 +14,13 @@
 #include <string>
 #include <string_view>
 
+#include "fuzz_check.h"
 #include "sip/charset.h"
 #include "sip/uri.h"
 
 namespace {
 
 using namespace pinhole::sip;
-
-[[noreturn]] void invariant_failed(const char* what, int line) {
-  std::fprintf(stderr, "fuzz_uri: invariant violated at line %d: %s\n", line, what);
-  std::abort();
-}
-#define FUZZ_CHECK(cond)                            \
-  do {                                              \
-    if (!(cond)) invariant_failed(#cond, __LINE__); \
-  } while (0)
 
 // A copy of `text` in a heap block of exactly its size.
 struct OwnedText {

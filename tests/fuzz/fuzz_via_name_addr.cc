@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "fuzz_check.h"
 #include "sip/auth.h"
 #include "sip/host.h"
 #include "sip/name_addr.h"
@@ -21,15 +22,6 @@
 namespace {
 
 using namespace pinhole::sip;
-
-[[noreturn]] void invariant_failed(const char* what, int line) {
-  std::fprintf(stderr, "fuzz_via_name_addr: invariant violated at line %d: %s\n", line, what);
-  std::abort();
-}
-#define FUZZ_CHECK(cond)                            \
-  do {                                              \
-    if (!(cond)) invariant_failed(#cond, __LINE__); \
-  } while (0)
 
 struct Inside {
   std::string_view text;
