@@ -50,20 +50,13 @@
 
 #include "common/result.h"
 #include "net/address.h"
+#include "net/flow.h"
 #include "net/transport.h"
 
 namespace pinhole::nat {
 
-// A flow (RFC 5626 §3.3 / DESIGN.md §1): where an inbound request came from and how to reach
-// that peer again.
-struct Flow {
-  net::Transport transport = net::Transport::kUdp;
-  uint32_t local_socket_id = 0;  // the listening socket (UDP) or listener (streams) it came on
-  net::Endpoint remote;
-  uint64_t connection_id = 0;  // the stream connection; 0 for UDP
-
-  friend bool operator==(const Flow&, const Flow&) = default;
-};
+// The flow type lives in the net layer (the transport tags messages with it); the codec seals it.
+using Flow = net::Flow;
 
 inline constexpr uint8_t kFlowTokenVersion = 1;
 inline constexpr size_t kFlowTokenMacSize = 16;
