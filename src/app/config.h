@@ -18,7 +18,8 @@ namespace pinhole::app {
 
 struct AdminConfig {
   bool enabled = true;
-  net::Endpoint listen;  // default 127.0.0.1:9060; serves /metrics and /health
+  // Serves /metrics and /health; loopback by default: the admin API has no authentication.
+  net::Endpoint listen{net::Address::v4(0x7f000001), 9060};
 };
 
 struct LogConfig {
@@ -34,9 +35,23 @@ struct Config {
   LogConfig log;
 };
 
-// Parses and validates YAML text; `source_name` is used in error messages.
-Result<Config> parse_config(std::string_view yaml_text, std::string_view source_name);
+struct ParseOptions {
+  // Relative paths in the config (tls files, flow_tokens.secret_file) are taken from here; empty:
+  // the current directory. load_config_file uses the config file's directory when this is empty,
+  // so a config and the files it names move together whatever the daemon's working directory.
+  std::string base_dir;
+  // Check that the files the config names exist and are readable, and read secret_file. Off
+  // only to check a config's syntax away from the machine it is for (tests, CI of a config
+  // repository): the Config is then not fit to run (a secret_file key is left empty).
+  bool check_files = true;
+};
+
+// Parses and validates YAML text; `source_name` is used in error messages. Error::status is
+// 500 (a start-up error, never a SIP answer). Error::what is kept for the life of the process
+// (an Error holds a string_view; config errors are few, so each distinct text is stored once).
+// Any thread.
+Result<Config> parse_config(std::string_view yaml_text, std::string_view source_name, const ParseOptions& options = {});
 // Reads and parses a file (errors name the path).
-Result<Config> load_config_file(const std::string& path);
+Result<Config> load_config_file(const std::string& path, const ParseOptions& options = {});
 
 }  // namespace pinhole::app

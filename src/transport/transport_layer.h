@@ -37,7 +37,7 @@ namespace pinhole::transport {
 // A listening socket as configured (see docs/config.md `listen:`).
 struct ListenerSpec {
   net::Transport transport = net::Transport::kUdp;  // udp, tcp or tls (ws/wss: not yet)
-  net::Endpoint bind;                                // port 0: the kernel picks one (tests)
+  net::Endpoint bind;                               // port 0: the kernel picks one (tests)
   // What the edge writes in Via, Record-Route and Path for this socket when it sits behind a
   // 1:1 NAT (a cloud VM): empty host / port 0 mean "the bound address / port".
   std::string advertised_host;
@@ -53,8 +53,8 @@ struct TlsSettings {
 };
 
 struct ConnectionLimits {
-  uint32_t max_connections = 20000;   // per process; beyond it new connections are refused
-  uint32_t max_per_source_ip = 100;   // accepted connections per remote IP
+  uint32_t max_connections = 20000;  // per process; beyond it new connections are refused
+  uint32_t max_per_source_ip = 100;  // accepted connections per remote IP
   // A connection nothing uses (no registration, no dialog: see keep_flow_until) is closed after
   // this long without traffic.
   std::chrono::seconds idle_timeout{120};
@@ -75,26 +75,26 @@ struct TransportConfig {
 struct LocalSocket {
   uint32_t id = 0;  // index in TransportConfig::listeners; the flow's local_socket_id
   net::Transport transport = net::Transport::kUdp;
-  net::Endpoint bound;          // the real address and port (after port 0 was resolved)
-  std::string advertised_host;  // never empty: advertised or bound address (IPv6 in brackets)
-  uint16_t advertised_port = 0; // never 0
+  net::Endpoint bound;           // the real address and port (after port 0 was resolved)
+  std::string advertised_host;   // never empty: advertised or bound address (IPv6 in brackets)
+  uint16_t advertised_port = 0;  // never 0
 };
 
 // A parsed message and where it came from.
 struct Inbound {
   sip::MessagePtr message;
-  net::Flow flow;        // transport, local socket id, remote endpoint, connection id (0 for UDP)
-  uint32_t worker = 0;   // the worker whose thread this is
+  net::Flow flow;       // transport, local socket id, remote endpoint, connection id (0 for UDP)
+  uint32_t worker = 0;  // the worker whose thread this is
 };
 
 // Why bytes could not be turned into a message, for counters ("drops by reason").
 enum class DropReason : uint8_t {
-  kParseError,      // datagram or stream message the parser refused (handler told: on_unparsable)
-  kTooLarge,        // 413
-  kFramingError,    // stream could not be framed: connection closed
-  kConnectionLimit, // connection refused: total or per-IP limit
-  kTlsHandshake,    // handshake failed
-  kWriteQueueFull,  // peer not reading: connection closed
+  kParseError,       // datagram or stream message the parser refused (handler told: on_unparsable)
+  kTooLarge,         // 413
+  kFramingError,     // stream could not be framed: connection closed
+  kConnectionLimit,  // connection refused: total or per-IP limit
+  kTlsHandshake,     // handshake failed
+  kWriteQueueFull,   // peer not reading: connection closed
 };
 std::string_view drop_reason_name(DropReason r);
 
@@ -105,8 +105,11 @@ class MessageHandler {
   virtual void on_message(Inbound inbound) = 0;
   // Bytes that did not parse as a SIP message (`error.status`: 400, 413, 505...). For UDP the
   // handler may answer from the raw bytes (the proxy builds a best-effort error response when a
-  // Via can be found) and counts the drop; for streams this is called before the connection is
-  // closed, so a 413/400 can still be written with send(flow) first.
+  // Via can be found) and counts the drop. For streams: when the stream cannot be framed any more
+  // (oversize: 413, unreadable Content-Length: 400) `bytes` is the head of the refused frame (up
+  // to 8 KiB) and this is called before the connection is closed, so a 413/400 can still be
+  // written with send(flow) first (the connection closes once that write drains); a message that
+  // was framed but does not parse leaves the connection open.
   virtual void on_unparsable(const net::Flow& flow, uint32_t worker, std::string_view bytes, const Error& error) = 0;
   // A stream connection closed (peer close, error, idle, limit). For connections we opened that
   // never connected, `connected` is false: requests queued on it failed (RFC 3261 §18.4).
@@ -126,7 +129,9 @@ class TransportLayer {
  public:
   // Binds every listener (UDP: one SO_REUSEPORT socket per worker; streams: one acceptor per
   // worker), loads TLS material. Start-up errors (bind failure, unreadable cert) come back as
-  // Error with a message naming the listener or file. Does not start threads.
+  // Error with a message naming the listener or file (the text lives for the process: see
+  // transport/startup_error.h); WS/WSS listeners are refused with 501 for now. workers: 1..255
+  // (the worker index is the top 8 bits of a connection id). Does not start threads.
   static Result<std::unique_ptr<TransportLayer>> create(const TransportConfig& config);
   virtual ~TransportLayer() = default;
 
@@ -135,7 +140,8 @@ class TransportLayer {
   virtual void set_handler(uint32_t worker, MessageHandler* handler) = 0;
   // Starts one thread per worker; returns at once.
   virtual void run() = 0;
-  // Stops the loops and joins the threads (closing every connection). Idempotent.
+  // Stops the loops and joins the threads (closing every connection; on_flow_closed is called
+  // for each, on its worker's thread). Idempotent. Not from a worker thread (it joins them).
   virtual void stop() = 0;
 
   virtual uint32_t worker_count() const = 0;
@@ -158,6 +164,8 @@ class TransportLayer {
   // wait in its queue until connected; TLS verifies the server against `tls_server_name` when
   // verify_upstream). Returns the flow used. Errors: no listener for the transport/family (503),
   // connection limit (503). Async connect failure: on_flow_closed(flow, connected=false).
+  // Any thread; best on `worker`'s own thread (elsewhere the new connection is set up by a task
+  // posted to it). A new connection connects from the listener's address (ephemeral port).
   virtual Result<net::Flow> send_to(uint32_t worker, net::Transport transport, const net::Endpoint& destination,
                                     std::string_view bytes, std::string_view tls_server_name = {}) = 0;
 

@@ -1,0 +1,198 @@
+#include "app/daemon.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <optional>
+#include <thread>
+
+#include "app/admin_server.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "nat/flow_token.h"
+#include "net/sip_resolver.h"
+#include "proxy/edge_proxy.h"
+#include "proxy/local_identity.h"
+#include "proxy/proxy_metrics.h"
+#include "transport/startup_error.h"
+#include "transport/transport_layer.h"
+
+namespace pinhole::app {
+namespace {
+
+// Re-arms one worker's timer for its proxy's next transaction deadline. Lives on that worker's
+// thread; only moves the timer earlier between firings, so a busy worker does not cancel and
+// re-post a timer for every message.
+class WorkerTimer {
+ public:
+  WorkerTimer(boost::asio::io_context& io, proxy::EdgeProxy& proxy) : timer_(io), proxy_(proxy) {}
+
+  void on_deadline(std::optional<TimePoint> deadline) {
+    if (!deadline) return;
+    if (armed_ && *deadline >= armed_at_) return;
+    armed_ = true;
+    armed_at_ = *deadline;
+    timer_.expires_at(*deadline);
+    timer_.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;  // cancelled: re-armed earlier, or shutting down
+      armed_ = false;
+      proxy_.advance();  // calls on_deadline with the next one
+    });
+  }
+  void cancel() { timer_.cancel(); }
+
+ private:
+  boost::asio::steady_timer timer_;
+  proxy::EdgeProxy& proxy_;
+  bool armed_ = false;
+  TimePoint armed_at_{};
+};
+
+}  // namespace
+
+struct Daemon::Parts {
+  Config config;
+  Logging logging;
+  std::shared_ptr<spdlog::logger> log;
+  MetricsRegistry metrics;
+  std::unique_ptr<transport::TransportLayer> transport;
+  std::optional<nat::FlowTokenCodec> tokens;
+  std::unique_ptr<net::ResolvedUpstream> upstream;
+  std::unique_ptr<proxy::LocalIdentity> identity;
+  std::unique_ptr<proxy::ProxyMetrics> proxy_metrics;
+  std::unique_ptr<proxy::ProxyShared> shared;
+  SteadyClock clock;
+  std::vector<std::unique_ptr<proxy::EdgeProxy>> proxies;
+  std::vector<std::unique_ptr<WorkerTimer>> timers;
+  boost::asio::io_context main_io;
+  std::unique_ptr<AdminServer> admin;
+  std::atomic<bool> stopping{false};
+
+  explicit Parts(Config c) : config(std::move(c)), logging(config.log.level, config.log.components) {}
+};
+
+Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
+  auto parts = std::make_unique<Parts>(std::move(config));
+  Parts& p = *parts;
+  p.log = p.logging.logger("main");
+
+  auto tokens = nat::FlowTokenCodec::create(
+      p.config.proxy.flow_token_key, p.config.proxy.flow_token_previous_key.empty()
+                                         ? std::nullopt
+                                         : std::optional<std::string_view>(p.config.proxy.flow_token_previous_key));
+  if (!tokens.ok()) return transport::startup_error(500, "flow_tokens: " + std::string(tokens.error().what));
+  p.tokens.emplace(std::move(*tokens));
+
+  auto transport = transport::TransportLayer::create(p.config.transport);
+  if (!transport.ok()) return transport.error();
+  p.transport = std::move(*transport);
+
+  auto upstream = net::ResolvedUpstream::start(p.config.proxy.upstream.uri, net::ResolverOptions{});
+  if (!upstream.ok()) return transport::startup_error(500, "upstream: " + std::string(upstream.error().what));
+  p.upstream = std::move(*upstream);
+
+  p.identity = std::make_unique<proxy::LocalIdentity>(p.transport->local_sockets());
+  p.proxy_metrics = std::make_unique<proxy::ProxyMetrics>(p.metrics);
+  net::ResolvedUpstream* up = p.upstream.get();
+  p.shared = std::make_unique<proxy::ProxyShared>(proxy::ProxyShared{
+      .config = p.config.proxy,
+      .transport = *p.transport,
+      .identity = *p.identity,
+      .tokens = *p.tokens,
+      .upstream = [up] { return up->snapshot(); },
+      .metrics = *p.proxy_metrics,
+      .log = p.logging.logger("proxy"),
+      .workers = {},
+  });
+  for (uint32_t w = 0; w < p.transport->worker_count(); ++w) {
+    auto proxy = std::make_unique<proxy::EdgeProxy>(*p.shared, w, p.config.timers, p.clock);
+    auto timer = std::make_unique<WorkerTimer>(p.transport->io(w), *proxy);
+    WorkerTimer* t = timer.get();
+    proxy->set_deadline_listener([t](std::optional<TimePoint> d) { t->on_deadline(d); });
+    p.transport->set_handler(w, proxy.get());
+    p.shared->workers.push_back(proxy.get());
+    p.proxies.push_back(std::move(proxy));
+    p.timers.push_back(std::move(timer));
+  }
+
+  // Gauges read at scrape time. Transaction counts are read from another thread without a lock:
+  // a size read racing an insert is only a slightly stale number, and flat_hash_map::size() is a
+  // plain load — still, keep it per worker through the worker's own post would cost a round trip
+  // per scrape; we accept the benign race on a word-sized read.
+  transport::TransportLayer* tl = p.transport.get();
+  p.metrics.gauge_function("pinhole_connections_open", "Open TCP/TLS connections (flows)", {},
+                           [tl] { return static_cast<double>(tl->open_connections()); });
+  auto counter_gauge = [&](const char* name, const char* help, auto field) {
+    p.metrics.gauge_function(name, help, {}, [tl, field] { return static_cast<double>(field(tl->counters())); });
+  };
+  counter_gauge("pinhole_transport_udp_datagrams_in", "UDP datagrams received",
+                [](const transport::TransportCounters& c) { return c.udp_datagrams_in; });
+  counter_gauge("pinhole_transport_udp_datagrams_out", "UDP datagrams sent",
+                [](const transport::TransportCounters& c) { return c.udp_datagrams_out; });
+  counter_gauge("pinhole_transport_stream_messages_in", "SIP messages received on TCP/TLS",
+                [](const transport::TransportCounters& c) { return c.stream_messages_in; });
+  counter_gauge("pinhole_transport_pings_answered", "RFC 5626 CRLF keepalive pings answered",
+                [](const transport::TransportCounters& c) { return c.pings_answered; });
+  counter_gauge("pinhole_transport_connections_accepted", "TCP/TLS connections accepted",
+                [](const transport::TransportCounters& c) { return c.connections_accepted; });
+  for (uint8_t r = 0; r <= static_cast<uint8_t>(transport::DropReason::kWriteQueueFull); ++r) {
+    auto reason = static_cast<transport::DropReason>(r);
+    p.metrics.gauge_function("pinhole_transport_drops", "Transport-level drops by reason",
+                             {{"reason", std::string(transport::drop_reason_name(reason))}},
+                             [tl, r] { return static_cast<double>(tl->counters().drops[r]); });
+  }
+
+  if (p.config.admin.enabled) {
+    try {
+      p.admin = std::make_unique<AdminServer>(p.main_io, p.config.admin.listen, p.metrics, p.logging.logger("admin"));
+      p.admin->start();
+    } catch (const std::exception& e) {
+      return transport::startup_error(500, std::string("admin: ") + e.what());
+    }
+  }
+  return std::unique_ptr<Daemon>(new Daemon(std::move(parts)));
+}
+
+Daemon::Daemon(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
+
+Daemon::~Daemon() {
+  stop();
+  if (parts_->transport) parts_->transport->stop();
+  if (parts_->upstream) parts_->upstream->stop();
+}
+
+int Daemon::run() {
+  Parts& p = *parts_;
+  boost::asio::signal_set signals(p.main_io, SIGTERM, SIGINT);
+  signals.async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    parts_->log->info("signal {}: stopping", sig);
+    stop();
+  });
+  p.transport->run();
+  for (const auto& s : p.transport->local_sockets()) {
+    p.log->info("listening on {} {} (advertised {}:{})", net::transport_name(s.transport), s.bound.to_string(),
+                s.advertised_host, s.advertised_port);
+  }
+  p.log->info("pinhole running: {} workers, upstream {}", p.transport->worker_count(), p.config.proxy.upstream.uri);
+  auto guard = boost::asio::make_work_guard(p.main_io);
+  p.main_io.run();
+  p.transport->stop();
+  p.log->info("stopped");
+  return 0;
+}
+
+void Daemon::stop() {
+  Parts& p = *parts_;
+  if (p.stopping.exchange(true)) return;
+  boost::asio::post(p.main_io, [&p] {
+    if (p.admin) p.admin->stop();
+    p.main_io.stop();
+  });
+}
+
+}  // namespace pinhole::app

@@ -1,0 +1,683 @@
+#include "proxy/edge_proxy.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <charconv>
+#include <string>
+
+#include "nat/nat_detect.h"
+#include "proxy/branch.h"
+#include "proxy/raw_error_response.h"
+#include "proxy/request_rewrite.h"
+#include "sip/builder.h"
+#include "sip/sanity.h"
+
+namespace pinhole::proxy {
+namespace {
+
+using txn::TransactionId;
+
+txn::Reliability reliability_of(net::Transport t) {
+  return net::is_stream(t) ? txn::Reliability::kReliable : txn::Reliability::kUnreliable;
+}
+
+// Requests that create a dialog and so get Record-Route (RFC 3261 §16.6 step 4; RFC 6665 for
+// SUBSCRIBE/REFER/NOTIFY).
+bool dialog_forming(sip::Method m) {
+  return m == sip::Method::kInvite || m == sip::Method::kSubscribe || m == sip::Method::kRefer ||
+         m == sip::Method::kNotify;
+}
+
+bool has_to_tag(const sip::Message& msg) {
+  auto to = msg.to();
+  return to.ok() && *to && (*to)->has_tag;
+}
+
+// §16.7 step 6: 6xx first, then the lowest class; within 4xx prefer the more useful codes
+// (401/407 challenges, 415/420/484) over 408 and 503, which only say nothing answered.
+int response_rank(uint16_t status) {
+  if (status >= 600) return 0;
+  if (status == 401 || status == 407) return 1;
+  if (status >= 300 && status < 400) return 2;
+  if (status >= 400 && status < 500 && status != 408) return 3;
+  if (status >= 500 && status != 503) return 4;
+  if (status == 503) return 5;  // §16.7 step 6: a 503 is passed on as 500
+  return 6;                     // 408
+}
+
+// The expires a 2xx to REGISTER granted (largest of the Contact expires or the Expires header).
+std::chrono::seconds granted_expires(const sip::Message& response, std::chrono::seconds fallback) {
+  uint32_t best = 0;
+  bool any = false;
+  auto header_expires = response.expires();
+  auto contacts = response.contacts();
+  if (contacts.ok()) {
+    for (const auto& c : *contacts) {
+      uint32_t value = 0;
+      if (!c.expires.empty()) {
+        auto [p, ec] = std::from_chars(c.expires.data(), c.expires.data() + c.expires.size(), value);
+        if (ec != std::errc{}) continue;
+      } else if (header_expires.ok() && header_expires->has_value()) {
+        value = **header_expires;
+      } else {
+        continue;
+      }
+      best = std::max(best, value);
+      any = true;
+    }
+  }
+  if (!any) return fallback;
+  return std::chrono::seconds(best);
+}
+
+}  // namespace
+
+EdgeProxy::EdgeProxy(ProxyShared& shared, uint32_t worker, const txn::TimerConfig& timers, const Clock& clock)
+    : shared_(shared), worker_(worker), clock_(clock), table_(timers, *this, *this) {}
+
+EdgeProxy::~EdgeProxy() = default;
+
+// ---------------------------------------------------------------- inbound
+
+void EdgeProxy::on_message(transport::Inbound inbound) {
+  if (inbound.message->is_request()) {
+    handle_request(inbound);
+  } else {
+    handle_response(inbound);
+  }
+  notify_deadline();
+}
+
+void EdgeProxy::on_unparsable(const net::Flow& flow, uint32_t /*worker*/, std::string_view bytes, const Error& error) {
+  shared_.metrics.drop(Drop::kUnparsable);
+  uint16_t status = error.status >= 400 ? error.status : 400;
+  if (auto response = raw_error_response(bytes, status, shared_.config.server_name)) {
+    shared_.metrics.response_sent(status);
+    shared_.transport.send(flow, *response);
+  }
+  shared_.log->debug("unparsable message from {}: {}", flow.remote.to_string(), error.what);
+}
+
+void EdgeProxy::on_flow_closed(const net::Flow& flow, bool connected) {
+  auto it = connection_txns_.find(flow.connection_id);
+  if (it == connection_txns_.end()) return;
+  std::vector<TransactionId> txns = std::move(it->second);
+  connection_txns_.erase(it);
+  // A connection that dropped with requests on it: they failed (RFC 3261 §18.4); the
+  // transactions answer 503 or fail over.
+  for (TransactionId t : txns) table_.transport_error(t, now());
+  shared_.log->debug("connection {} to {} closed (connected={}) with {} transactions", flow.connection_id,
+                     flow.remote.to_string(), connected, txns.size());
+  notify_deadline();
+}
+
+void EdgeProxy::advance() {
+  table_.advance(now());
+  notify_deadline();
+}
+
+void EdgeProxy::notify_deadline() {
+  if (deadline_listener_) deadline_listener_(table_.next_deadline());
+}
+
+void EdgeProxy::handle_request(transport::Inbound& in) {
+  const sip::Message& msg = *in.message;
+  shared_.metrics.request_received(msg.method());
+  static constexpr std::string_view kNoOptions[] = {""};
+  sip::SanityPolicy policy{.forwarding = true, .proxy_options = std::span(kNoOptions, 0)};
+  if (Status st = sip::check_request(msg, policy); !st.ok()) {
+    shared_.metrics.drop(Drop::kInsane);
+    if (msg.method() == sip::Method::kAck) return;  // never answered (§17.2.3)
+    std::string extra;
+    if (st.error().status == 420) {
+      extra = "Unsupported: " + sip::unsupported_options(msg, sip::HeaderKind::kProxyRequire, {}) + "\r\n";
+    }
+    respond_stateless(msg, in.flow, st.error().status, extra);
+    return;
+  }
+  // Loop detection (§16.3 step 4): our own Via with the hash this request would get again.
+  if (auto vias = msg.vias(); vias.ok()) {
+    uint32_t hash = loop_hash(msg);
+    for (const auto& v : *vias) {
+      if (!shared_.identity.is_our_via(v)) continue;
+      if (auto h = branch_loop_hash(v.branch); h && *h == hash) {
+        shared_.metrics.drop(Drop::kLoop);
+        if (msg.method() != sip::Method::kAck) respond_stateless(msg, in.flow, 482);
+        return;
+      }
+    }
+  }
+  // Responses go back to the source (RFC 3581) unless rport is neither asked nor forced: then
+  // to the sent-by port at the source address (RFC 3261 §18.2.2).
+  Destination reply;
+  reply.flow = in.flow;
+  reply.transport = in.flow.transport;
+  reply.endpoint = in.flow.remote;
+  auto top = msg.top_via();
+  if (in.flow.transport == net::Transport::kUdp && top.ok()) {
+    bool rport = (*top)->has_rport || shared_.config.force_rport == ForceRport::kAlways;
+    if (!rport && shared_.config.force_rport == ForceRport::kNatDetected) {
+      auto nat = nat::detect_nat(shared_.config.nat_tests, msg, in.flow.remote, in.flow.transport);
+      rport = nat.ok() && !nat->empty();
+    }
+    if (!rport) {
+      reply.flow->remote.port = (*top)->port != 0 ? (*top)->port : 5060;
+      reply.endpoint = reply.flow->remote;
+    }
+  }
+  uint64_t ctx = remember(std::move(reply));
+  current_flow_ = &in.flow;
+  txn::Received r = table_.receive_request(std::move(in.message), reliability_of(in.flow.transport), ctx, now());
+  current_flow_ = nullptr;
+  if (r.disposition == txn::Disposition::kNewTransaction) {
+    txn_context_[r.txn] = ctx;
+    return;
+  }
+  destinations_.erase(ctx);
+  if (r.disposition == txn::Disposition::kNoMatch && r.message && r.message->method() == sip::Method::kAck) {
+    forward_stateless(*r.message, in.flow);  // ACK for a 2xx: end to end (§16.11)
+  }
+}
+
+void EdgeProxy::handle_response(transport::Inbound& in) {
+  const sip::Message& msg = *in.message;
+  if (!sip::check_response(msg).ok()) {
+    shared_.metrics.drop(Drop::kBadResponse);
+    return;
+  }
+  shared_.metrics.response_received(msg.status());
+  auto top = msg.top_via();
+  if (top.ok()) {
+    auto owner = branch_worker((*top)->branch);
+    if (owner && *owner != worker_ && *owner < shared_.workers.size()) {
+      // The kernel gave this response to our socket but another worker sent the request.
+      auto moved = std::make_shared<transport::Inbound>(std::move(in));
+      EdgeProxy* target = shared_.workers[*owner];
+      shared_.transport.post(*owner, [target, moved] { target->on_message(std::move(*moved)); });
+      return;
+    }
+  }
+  txn::Received r = table_.receive_response(std::move(in.message), now());
+  if (r.disposition == txn::Disposition::kNoMatch && r.message) forward_stray_response(*r.message);
+}
+
+// ---------------------------------------------------------------- routing
+
+void EdgeProxy::on_request(TransactionId txn, const sip::Message& request, TransactionId cancelled) {
+  if (request.method() == sip::Method::kCancel) {
+    handle_cancel(txn, cancelled);
+    return;
+  }
+  route_new_request(txn, request);
+}
+
+bool EdgeProxy::answer_options_to_us(TransactionId txn, const sip::Message& request) {
+  if (request.method() != sip::Method::kOptions || has_to_tag(request)) return false;
+  auto routes = request.routes();
+  if (!routes.ok() || !routes->empty() || !shared_.identity.is_us(request.request_uri())) return false;
+  // OPTIONS to the proxy itself (a keepalive or a capability probe): answered here.
+  respond(txn, request, 200,
+          "Allow: INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, SUBSCRIBE, NOTIFY, REFER, "
+          "INFO, UPDATE, PRACK, MESSAGE\r\nSupported: path, outbound\r\n");
+  return true;
+}
+
+void EdgeProxy::route_new_request(TransactionId txn, const sip::Message& request) {
+  const net::Flow source = *current_flow_;
+  if (request.method() == sip::Method::kInvite) respond(txn, request, 100);  // §16.2: stop retransmissions
+  if (answer_options_to_us(txn, request)) return;
+
+  auto call = std::make_unique<Call>();
+  call->key = txn;
+  call->server = txn;
+  call->source = source;
+  call->invite = request.method() == sip::Method::kInvite;
+  call->from_client = !is_from_upstream(source.remote);
+  Call& c = *call;
+  calls_[txn] = std::move(call);
+
+  RouteAnalysis routes = analyse_routes(request, shared_.identity);
+  std::optional<nat::DecodedFlow> decoded;
+  if (!routes.token.empty()) {
+    auto d = shared_.tokens.decode(routes.token);
+    if (!d.ok()) {
+      shared_.metrics.drop(Drop::kFlowTokenTampered);
+      shared_.log->warn("refused flow token from {}: {}", source.remote.to_string(), d.error().what);
+      respond(txn, request, 403);
+      return;
+    }
+    if (d->key == nat::KeySlot::kPrevious) shared_.metrics.flow_token_previous_key().inc();
+    decoded = *d;
+  }
+
+  if (c.from_client) {
+    c.client_flow = source;
+    c.has_client_flow = true;
+    c.targets = shared_.upstream();
+    if (!c.targets || c.targets->empty() || !fork_to_upstream(c, request, 0)) {
+      shared_.metrics.drop(Drop::kUpstreamUnavailable);
+      respond(txn, request, 503);
+    }
+    return;
+  }
+  // From upstream: the flow token names the client's flow.
+  if (!decoded) {
+    shared_.metrics.drop(Drop::kNoRoute);
+    respond(txn, request, 480);
+    return;
+  }
+  if (!shared_.transport.flow_alive(decoded->flow)) {
+    shared_.metrics.drop(Drop::kFlowFailed);
+    respond(txn, request, 430);  // RFC 5626 §5.3
+    return;
+  }
+  c.client_flow = decoded->flow;
+  c.has_client_flow = true;
+  if (!fork_to_flow(c, request, decoded->flow, routes.token)) {
+    shared_.metrics.drop(Drop::kFlowFailed);
+    respond(txn, request, 430);
+  }
+}
+
+const transport::LocalSocket* EdgeProxy::socket_for_upstream(const UpstreamTarget& t) const {
+  return shared_.transport.socket_for(t.transport, t.endpoint.address.family());
+}
+
+bool EdgeProxy::fork_to_upstream(Call& call, const sip::Message& request, size_t index) {
+  for (; call.targets && index < call.targets->size(); ++index) {
+    const UpstreamTarget& t = (*call.targets)[index];
+    const transport::LocalSocket* out = socket_for_upstream(t);
+    if (out == nullptr) continue;
+    Destination dest{.flow = std::nullopt, .transport = t.transport, .endpoint = t.endpoint, .server_name = t.host};
+    std::string token;
+    if (auto tok = shared_.tokens.encode(call.client_flow); tok.ok()) token = std::move(*tok);
+    if (start_branch(call, request, std::move(dest), *out, token, true, index)) return true;
+  }
+  return false;
+}
+
+bool EdgeProxy::fork_to_flow(Call& call, const sip::Message& request, const net::Flow& flow, std::string_view token) {
+  const auto& sockets = shared_.transport.local_sockets();
+  if (flow.local_socket_id >= sockets.size()) return false;
+  Destination dest{.flow = flow, .transport = flow.transport, .endpoint = flow.remote, .server_name = {}};
+  return start_branch(call, request, std::move(dest), sockets[flow.local_socket_id], token, false, 0);
+}
+
+bool EdgeProxy::start_branch(Call& call, const sip::Message& request, Destination dest,
+                             const transport::LocalSocket& out, std::string_view rr_token, bool to_upstream,
+                             size_t target_index) {
+  Rewrite rw;
+  auto top = request.top_via();
+  if (call.from_client && top.ok()) {
+    bool force = shared_.config.force_rport == ForceRport::kAlways;
+    if (shared_.config.force_rport == ForceRport::kNatDetected) {
+      auto nat = nat::detect_nat(shared_.config.nat_tests, request, call.source.remote, call.source.transport);
+      force = nat.ok() && !nat->empty();
+    }
+    rw.via_fix = via_fix_for(**top, call.source.remote, force);
+  }
+  RouteAnalysis routes = analyse_routes(request, shared_.identity);
+  rw.pop_routes = routes.our_routes;
+  rw.strict_route = routes.strict_router;
+  std::string branch = make_branch(static_cast<uint8_t>(worker_), loop_hash(request), next_branch_++);
+  rw.via = via_value(out, branch);
+  const auto& sockets = shared_.transport.local_sockets();
+  const transport::LocalSocket* in =
+      call.source.local_socket_id < sockets.size() ? &sockets[call.source.local_socket_id] : &out;
+  if (dialog_forming(request.method()) && !has_to_tag(request)) {
+    // Double Record-Route when the two sides are different sockets (transport or interface):
+    // each side must see an address it can reach (RFC 5658).
+    rw.record_routes.push_back(proxy_uri(out, rr_token, false));
+    if (in->id != out.id) rw.record_routes.push_back(proxy_uri(*in, rr_token, false));
+  }
+  if (request.method() == sip::Method::kRegister && call.from_client) {
+    // RFC 3327 + RFC 5626 §5.1: the registrar routes requests for this binding back through us,
+    // naming the flow; ;ob when the client asked for outbound (reg-id in its Contact).
+    bool outbound = false;
+    if (auto contacts = request.contacts(); contacts.ok()) {
+      for (const auto& ct : *contacts) outbound = outbound || !ct.reg_id.empty();
+    }
+    rw.path = proxy_uri(out, rr_token, outbound);
+  }
+  std::string bytes = apply_rewrite(request, rw);
+  auto parsed = sip::Message::parse(bytes, sip::Framing::kDatagram);
+  if (!parsed.ok()) {
+    shared_.log->error("rewritten request does not parse: {}", parsed.error().what);
+    return false;
+  }
+  uint64_t ctx = remember(dest);
+  auto id = table_.send_request(std::move(*parsed), reliability_of(dest.transport), ctx, now());
+  if (!id.ok()) {
+    destinations_.erase(ctx);
+    return false;
+  }
+  txn_context_[*id] = ctx;
+  branch_call_[*id] = &call;
+  call.branches.push_back(
+      Branch{.txn = *id, .forwarded = std::move(bytes), .target_index = target_index, .to_upstream = to_upstream});
+  return true;
+}
+
+void EdgeProxy::forward_stateless(const sip::Message& request, const net::Flow& source) {
+  // ACK for a 2xx (§16.11): the same routing as any request, without a transaction.
+  RouteAnalysis routes = analyse_routes(request, shared_.identity);
+  Rewrite rw;
+  rw.pop_routes = routes.our_routes;
+  rw.strict_route = routes.strict_router;
+  auto top = request.top_via();
+  if (!top.ok()) return;
+  std::string branch = stateless_branch(static_cast<uint8_t>(worker_), (*top)->branch);
+  if (!is_from_upstream(source.remote)) {
+    rw.via_fix = via_fix_for(**top, source.remote, shared_.config.force_rport == ForceRport::kAlways);
+    auto targets = shared_.upstream();
+    if (!targets || targets->empty()) return;
+    const UpstreamTarget& t = targets->front();
+    const transport::LocalSocket* out = socket_for_upstream(t);
+    if (out == nullptr) return;
+    rw.via = via_value(*out, branch);
+    (void)shared_.transport.send_to(worker_, t.transport, t.endpoint, apply_rewrite(request, rw), t.host);
+    return;
+  }
+  if (routes.token.empty()) return;
+  auto d = shared_.tokens.decode(routes.token);
+  if (!d.ok()) {
+    shared_.metrics.drop(Drop::kFlowTokenTampered);
+    return;
+  }
+  const auto& sockets = shared_.transport.local_sockets();
+  if (d->flow.local_socket_id >= sockets.size()) return;
+  rw.via = via_value(sockets[d->flow.local_socket_id], branch);
+  if (!shared_.transport.send(d->flow, apply_rewrite(request, rw))) shared_.metrics.drop(Drop::kFlowFailed);
+}
+
+void EdgeProxy::forward_stray_response(const sip::Message& response) {
+  // §16.7 / §18.2.2: a response matching no transaction (a retransmitted 2xx after ours ended)
+  // is forwarded by its Vias when the top one is ours.
+  auto vias = response.vias();
+  if (!vias.ok() || vias->size() < 2 || !shared_.identity.is_our_via((*vias)[0]) || !branch_worker((*vias)[0].branch)) {
+    shared_.metrics.drop(Drop::kStrayResponse);
+    return;
+  }
+  const sip::Via& next = (*vias)[1];
+  std::string_view host = next.has_received ? next.received : next.host;
+  auto addr = net::Address::parse(canonical_host(host));
+  if (!addr.ok()) {
+    shared_.metrics.drop(Drop::kStrayResponse);
+    return;
+  }
+  uint16_t port = next.port != 0 ? next.port : 5060;
+  if (!next.rport_value.empty()) {
+    auto [p, ec] = std::from_chars(next.rport_value.data(), next.rport_value.data() + next.rport_value.size(), port);
+    (void)p;
+    (void)ec;
+  }
+  auto transport = net::parse_transport(next.transport).value_or(net::Transport::kUdp);
+  (void)shared_.transport.send_to(worker_, transport, net::Endpoint{*addr, port}, strip_top_via(response));
+}
+
+// ---------------------------------------------------------------- CANCEL
+
+void EdgeProxy::handle_cancel(TransactionId txn, TransactionId invite) {
+  const sip::Message* cancel = table_.request(txn);
+  if (cancel == nullptr) return;
+  if (invite == txn::kNoTransaction) {
+    respond(txn, *cancel, 481);  // §9.2
+    return;
+  }
+  respond(txn, *cancel, 200);
+  auto it = calls_.find(invite);
+  if (it == calls_.end()) return;
+  Call& call = *it->second;
+  call.cancelled = true;
+  cancel_others(call, nullptr);
+  if (call.branches.empty() && !call.final_sent) {
+    if (const sip::Message* inv = table_.request(invite)) respond(invite, *inv, 487);
+    call.final_sent = true;
+  }
+}
+
+void EdgeProxy::cancel_others(Call& call, const Branch* except) {
+  for (auto& b : call.branches) {
+    if (&b == except || b.done) continue;
+    cancel_branch(call, b);
+  }
+}
+
+void EdgeProxy::cancel_branch(Call& call, Branch& branch) {
+  if (!call.invite || branch.done) return;
+  if (!branch.provisional) {
+    branch.cancel_pending = true;  // §9.1: CANCEL only once a provisional response arrived
+    return;
+  }
+  branch.cancel_pending = false;
+  auto fwd = sip::Message::parse(branch.forwarded, sip::Framing::kDatagram);
+  if (!fwd.ok()) return;
+  const sip::Message& inv = **fwd;
+  auto top = inv.top_via();
+  auto cseq = inv.cseq();
+  const auto* from = inv.header(sip::HeaderKind::kFrom);
+  const auto* to = inv.header(sip::HeaderKind::kTo);
+  auto call_id = inv.call_id();
+  if (!top.ok() || !cseq.ok() || from == nullptr || to == nullptr || !call_id.ok()) return;
+  // §9.1: same Request-URI, Call-ID, To, From, CSeq number and top Via (branch) as the INVITE;
+  // the same Route set.
+  sip::RequestBuilder b("CANCEL", inv.request_uri().raw);
+  b.header("Via", (*top)->raw);
+  for (const auto& h : inv.headers()) {
+    if (h.kind == sip::HeaderKind::kRoute) b.header("Route", h.value);
+  }
+  b.header("From", from->value).header("To", to->value).header("Call-ID", *call_id);
+  b.header("CSeq", std::to_string(cseq->number) + " CANCEL").header("Max-Forwards", "70");
+  auto parsed = sip::Message::parse(b.build(), sip::Framing::kDatagram);
+  if (!parsed.ok()) return;
+  auto ctx_it = txn_context_.find(branch.txn);
+  if (ctx_it == txn_context_.end()) return;
+  Destination dest = destinations_[ctx_it->second];
+  uint64_t ctx = remember(dest);
+  auto id = table_.send_request(std::move(*parsed), reliability_of(dest.transport), ctx, now());
+  if (!id.ok()) {
+    destinations_.erase(ctx);
+    return;
+  }
+  txn_context_[*id] = ctx;  // the CANCEL's own responses are absorbed in on_response
+  shared_.metrics.cancels().inc();
+}
+
+// ---------------------------------------------------------------- responses
+
+void EdgeProxy::on_ack(TransactionId /*txn*/, sip::MessagePtr& ack) {
+  if (ack && current_flow_) forward_stateless(*ack, *current_flow_);
+}
+
+void EdgeProxy::on_response(TransactionId txn, sip::MessagePtr& response) {
+  auto it = branch_call_.find(txn);
+  if (it == branch_call_.end()) return;  // a CANCEL's response: nothing to pass on
+  Call& call = *it->second;
+  auto bit = std::find_if(call.branches.begin(), call.branches.end(), [&](const Branch& b) { return b.txn == txn; });
+  if (bit == call.branches.end()) return;
+  size_t branch_index = static_cast<size_t>(bit - call.branches.begin());
+  uint16_t status = response->status();
+  if (status == 100) return;  // hop by hop (§16.7 step 5)
+  if (status < 200) {
+    call.branches[branch_index].provisional = true;
+    if (call.branches[branch_index].cancel_pending) cancel_branch(call, call.branches[branch_index]);
+    if (!call.final_sent && call.server != txn::kNoTransaction) {
+      shared_.metrics.response_sent(status);
+      (void)table_.respond(call.server, status, strip_top_via(*response), now());
+    }
+    return;
+  }
+  if (status < 300) {
+    // Forward every 2xx at once (§16.7 step 5), and keep the client's flow open for what the
+    // 2xx established: the registration's granted expires, or the dialog.
+    if (call.has_client_flow && call.client_flow.transport != net::Transport::kUdp) {
+      auto cseq = response->cseq();
+      bool reg = cseq.ok() && cseq->method == sip::Method::kRegister;
+      keep_flow(call.client_flow,
+                reg ? granted_expires(*response, std::chrono::seconds(shared_.config.default_registration_seconds))
+                    : std::chrono::seconds(shared_.config.dialog_flow_seconds));
+    }
+    call.branches[branch_index].done = true;
+    if (call.server != txn::kNoTransaction) {
+      shared_.metrics.response_sent(status);
+      (void)table_.respond(call.server, status, strip_top_via(*response), now());
+    }
+    call.final_sent = true;
+    cancel_others(call, &call.branches[branch_index]);
+    return;
+  }
+  branch_final(call, call.branches[branch_index], status, strip_top_via(*response));
+}
+
+void EdgeProxy::on_failure(TransactionId txn, txn::Failure failure) {
+  auto it = branch_call_.find(txn);
+  if (it == branch_call_.end()) return;
+  Call& call = *it->second;
+  for (auto& b : call.branches) {
+    if (b.txn == txn && !b.done) branch_final(call, b, failure.status, {});
+  }
+}
+
+void EdgeProxy::branch_final(Call& call, Branch& branch, uint16_t status, std::string response_bytes) {
+  branch.done = true;
+  // RFC 3263 §4.3: on 503 or no answer, try the next upstream target.
+  if (branch.to_upstream && (status == 503 || status == 408) && !call.cancelled && !call.final_sent &&
+      call.server != txn::kNoTransaction) {
+    size_t next = branch.target_index + 1;
+    if (const sip::Message* request = table_.request(call.server);
+        request && call.targets && next < call.targets->size()) {
+      shared_.metrics.failovers().inc();
+      if (fork_to_upstream(call, *request, next)) return;
+    }
+  }
+  if (call.best_status == 0 || response_rank(status) < response_rank(call.best_status)) {
+    call.best_status = status;
+    call.best_response = std::move(response_bytes);
+  }
+  if (status >= 600) cancel_others(call, &branch);  // §16.7 step 5
+  maybe_finish(call);
+}
+
+void EdgeProxy::maybe_finish(Call& call) {
+  if (call.final_sent || call.server == txn::kNoTransaction) return;
+  bool pending = std::any_of(call.branches.begin(), call.branches.end(), [](const Branch& b) { return !b.done; });
+  if (pending) return;
+  call.final_sent = true;
+  uint16_t status = call.best_status;
+  const sip::Message* request = table_.request(call.server);
+  // §16.7 step 6: a 503 received from the next hop is not passed on (it would make the client
+  // think *we* are unavailable); we answer 500. A 503 we generate ourselves (nothing upstream
+  // could be reached) is sent as is.
+  bool received = !call.best_response.empty();
+  if (received && status != 503) {
+    shared_.metrics.response_sent(status);
+    (void)table_.respond(call.server, status, std::move(call.best_response), now());
+  } else if (request != nullptr) {
+    respond(call.server, *request, received || status == 0 ? 500 : status);
+  }
+}
+
+void EdgeProxy::on_terminated(TransactionId txn) {
+  if (auto ctx = txn_context_.find(txn); ctx != txn_context_.end()) {
+    if (auto d = destinations_.find(ctx->second); d != destinations_.end()) {
+      if (d->second.flow && d->second.flow->connection_id != 0) {
+        if (auto ct = connection_txns_.find(d->second.flow->connection_id); ct != connection_txns_.end()) {
+          std::erase(ct->second, txn);
+          if (ct->second.empty()) connection_txns_.erase(ct);
+        }
+      }
+      destinations_.erase(d);
+    }
+    txn_context_.erase(ctx);
+  }
+  // A call lives while its server transaction or any of its branches does: a 2xx can still
+  // come for an INVITE branch after the server transaction has ended.
+  Call* call = nullptr;
+  if (auto b = branch_call_.find(txn); b != branch_call_.end()) {
+    call = b->second;
+    branch_call_.erase(b);
+  } else if (auto c = calls_.find(txn); c != calls_.end()) {
+    call = c->second.get();
+    call->server = txn::kNoTransaction;
+  }
+  if (call == nullptr || call->server != txn::kNoTransaction) return;
+  bool live = std::any_of(call->branches.begin(), call->branches.end(),
+                          [this](const Branch& br) { return branch_call_.contains(br.txn); });
+  if (!live) calls_.erase(call->key);
+}
+
+// ---------------------------------------------------------------- sending
+
+bool EdgeProxy::send(TransactionId txn, uint64_t context, std::string_view bytes) {
+  auto it = destinations_.find(context);
+  if (it == destinations_.end()) return false;
+  Destination& d = it->second;
+  if (d.flow) return shared_.transport.send(*d.flow, bytes);
+  auto flow = shared_.transport.send_to(worker_, d.transport, d.endpoint, bytes, d.server_name);
+  if (!flow.ok()) return false;
+  if (flow->connection_id != 0) {
+    d.flow = *flow;  // retransmissions and the CANCEL reuse the connection
+    connection_txns_[flow->connection_id].push_back(txn);
+  }
+  return true;
+}
+
+uint64_t EdgeProxy::remember(Destination dest) {
+  uint64_t ctx = next_context_++;
+  destinations_.emplace(ctx, std::move(dest));
+  return ctx;
+}
+
+void EdgeProxy::keep_flow(const net::Flow& flow, std::chrono::seconds how_long) {
+  shared_.transport.keep_flow_until(flow, MonoClock::now() + how_long);
+}
+
+bool EdgeProxy::is_from_upstream(const net::Endpoint& source) const {
+  // A configured trusted source is upstream whatever its port. A resolved target must match by
+  // address and port: on one host (or behind one NAT) clients and the core can share an address.
+  const net::Address a = source.address.unmapped();
+  for (const auto& t : shared_.config.upstream.trusted_sources) {
+    if (t.unmapped() == a) return true;
+  }
+  auto targets = shared_.upstream();
+  if (!targets) return false;
+  return std::any_of(targets->begin(), targets->end(), [&](const UpstreamTarget& t) {
+    return t.endpoint.address.unmapped() == a && t.endpoint.port == source.port;
+  });
+}
+
+std::string EdgeProxy::build_response(const sip::Message& request, const net::Endpoint& source, uint16_t status,
+                                      std::string_view extra_headers) {
+  sip::ResponseBuilder b(request, status);
+  b.via_received(source.address.to_string(), source.port);
+  if (status > 100) b.to_tag("ph" + std::to_string(worker_) + "x" + std::to_string(next_tag_++));
+  b.header("Server", shared_.config.server_name);
+  std::string out = b.build();
+  if (!extra_headers.empty()) {
+    // Extra fields go just before the blank line that ends the header section.
+    size_t end = out.find("\r\n\r\n");
+    if (end != std::string::npos) out.insert(end + 2, extra_headers);
+  }
+  return out;
+}
+
+void EdgeProxy::respond(TransactionId server, const sip::Message& request, uint16_t status,
+                        std::string_view extra_headers) {
+  net::Endpoint source;
+  if (auto c = calls_.find(server); c != calls_.end()) {
+    source = c->second->source.remote;
+  } else if (current_flow_) {
+    source = current_flow_->remote;
+  }
+  shared_.metrics.response_sent(status);
+  (void)table_.respond(server, status, build_response(request, source, status, extra_headers), now());
+}
+
+void EdgeProxy::respond_stateless(const sip::Message& request, const net::Flow& flow, uint16_t status,
+                                  std::string_view extra_headers) {
+  shared_.metrics.response_sent(status);
+  shared_.transport.send(flow, build_response(request, flow.remote, status, extra_headers));
+}
+
+}  // namespace pinhole::proxy

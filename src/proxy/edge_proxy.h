@@ -1,0 +1,172 @@
+// The edge proxy of one worker: the transaction user that sits between NATed clients and the
+// upstream core (RFC 3261 §16 stateful proxy, RFC 3581, RFC 3327, RFC 5626 edge).
+//
+//   inbound message (transport) -> sanity -> transaction layer -> on_request:
+//     from a client   -> Via fix (received/rport), our routes popped, Record-Route / Path with
+//                        the client's flow token, Via added -> upstream target (failover)
+//     from upstream   -> our routes popped, flow token decoded (403 tampered, 430 dead) -> the
+//                        client's flow
+//   responses -> best-response selection (§16.7) -> back on the flow the request came on.
+//
+// Threads: one EdgeProxy per worker, called on that worker's thread only (the transport calls
+// the MessageHandler side, the transaction table the TransactionUser side). Shared read-only
+// state (config, identity, token codec, upstream list, metrics) lives in ProxyShared. A
+// response whose branch names another worker is posted to that worker's proxy.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "common/clock.h"
+#include "nat/flow_token.h"
+#include "net/sip_resolver.h"
+#include "proxy/local_identity.h"
+#include "proxy/proxy_config.h"
+#include "proxy/proxy_metrics.h"
+#include "transport/transport_layer.h"
+#include "txn/transaction_table.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace pinhole::proxy {
+
+// Where requests from clients go (edge mode): resolved RFC 3263 targets in failover order.
+using UpstreamTarget = net::SipTarget;
+using UpstreamTargets = std::vector<UpstreamTarget>;
+// Returns the current list; may be called from any worker thread. shared_ptr: a worker keeps the
+// list it started a request with while the resolver swaps in a fresh one.
+using UpstreamSource = std::function<std::shared_ptr<const UpstreamTargets>()>;
+
+class EdgeProxy;
+
+// State every worker reads; built once before the workers start.
+struct ProxyShared {
+  const ProxyConfig& config;
+  transport::TransportLayer& transport;
+  const LocalIdentity& identity;
+  const nat::FlowTokenCodec& tokens;
+  UpstreamSource upstream;
+  ProxyMetrics& metrics;
+  std::shared_ptr<spdlog::logger> log;  // shared_ptr: spdlog's API hands loggers out that way
+  std::vector<EdgeProxy*> workers;      // filled before run(); indexed by worker
+};
+
+class EdgeProxy final : public transport::MessageHandler,
+                        public txn::TransactionUser,
+                        public txn::TransactionTransport {
+ public:
+  EdgeProxy(ProxyShared& shared, uint32_t worker, const txn::TimerConfig& timers, const Clock& clock);
+  ~EdgeProxy() override;
+
+  // MessageHandler (this worker's thread).
+  void on_message(transport::Inbound inbound) override;
+  void on_unparsable(const net::Flow& flow, uint32_t worker, std::string_view bytes, const Error& error) override;
+  void on_flow_closed(const net::Flow& flow, bool connected) override;
+
+  // Runs due transaction timers; the daemon calls it from the worker's timer.
+  void advance();
+  std::optional<TimePoint> next_deadline() const { return table_.next_deadline(); }
+  size_t transactions() const { return table_.size(); }
+  // Called after every event so the daemon can re-arm the worker's timer.
+  void set_deadline_listener(std::function<void(std::optional<TimePoint>)> fn) { deadline_listener_ = std::move(fn); }
+
+ private:
+  // Where a transaction's messages go: a known flow, or a destination to connect to.
+  struct Destination {
+    std::optional<net::Flow> flow;
+    net::Transport transport = net::Transport::kUdp;
+    net::Endpoint endpoint;
+    std::string server_name;
+  };
+  struct Branch {
+    txn::TransactionId txn = txn::kNoTransaction;
+    std::string forwarded;  // the request as sent (CANCEL is built from it)
+    size_t target_index = 0;
+    bool to_upstream = false;
+    bool provisional = false;
+    bool cancel_pending = false;
+    bool done = false;
+  };
+  // One proxied request: its server transaction and client branches (§16).
+  struct Call {
+    txn::TransactionId key = txn::kNoTransaction;     // the server transaction that created it
+    txn::TransactionId server = txn::kNoTransaction;  // the same while it lives, then none
+    net::Flow source;
+    net::Flow client_flow;  // the NATed client's flow (kept open on 2xx REGISTER / INVITE)
+    bool has_client_flow = false;
+    bool from_client = false;
+    bool invite = false;
+    bool cancelled = false;
+    bool final_sent = false;
+    std::shared_ptr<const UpstreamTargets> targets;
+    std::vector<Branch> branches;
+    uint16_t best_status = 0;
+    std::string best_response;  // bytes of the best final response so far (empty: generate)
+  };
+
+  // TransactionUser.
+  void on_request(txn::TransactionId txn, const sip::Message& request, txn::TransactionId cancelled) override;
+  void on_ack(txn::TransactionId txn, sip::MessagePtr& ack) override;
+  void on_response(txn::TransactionId txn, sip::MessagePtr& response) override;
+  void on_failure(txn::TransactionId txn, txn::Failure failure) override;
+  void on_terminated(txn::TransactionId txn) override;
+  // TransactionTransport.
+  bool send(txn::TransactionId txn, uint64_t context, std::string_view bytes) override;
+
+  void handle_request(transport::Inbound& in);
+  void handle_response(transport::Inbound& in);
+  void route_new_request(txn::TransactionId txn, const sip::Message& request);
+  void handle_cancel(txn::TransactionId txn, txn::TransactionId invite);
+  void forward_stateless(const sip::Message& request, const net::Flow& source);
+  void forward_stray_response(const sip::Message& response);
+  bool answer_options_to_us(txn::TransactionId txn, const sip::Message& request);
+
+  // Sends the request of `call` on a new branch to upstream target `index`; false when none is
+  // left or sending failed at once.
+  bool fork_to_upstream(Call& call, const sip::Message& request, size_t index);
+  bool fork_to_flow(Call& call, const sip::Message& request, const net::Flow& flow, std::string_view token);
+  bool start_branch(Call& call, const sip::Message& request, Destination dest, const transport::LocalSocket& out,
+                    std::string_view rr_token, bool to_upstream, size_t target_index);
+  void branch_final(Call& call, Branch& branch, uint16_t status, std::string response_bytes);
+  void maybe_finish(Call& call);
+  void cancel_branch(Call& call, Branch& branch);
+  void cancel_others(Call& call, const Branch* except);
+
+  void respond(txn::TransactionId server, const sip::Message& request, uint16_t status,
+               std::string_view extra_headers = {});
+  void respond_stateless(const sip::Message& request, const net::Flow& flow, uint16_t status,
+                         std::string_view extra_headers = {});
+  std::string build_response(const sip::Message& request, const net::Endpoint& source, uint16_t status,
+                             std::string_view extra_headers);
+  bool is_from_upstream(const net::Endpoint& source) const;
+  const transport::LocalSocket* socket_for_upstream(const UpstreamTarget& t) const;
+  uint64_t remember(Destination dest);
+  void keep_flow(const net::Flow& flow, std::chrono::seconds how_long);
+  void notify_deadline();
+  TimePoint now() const { return clock_.now(); }
+
+  ProxyShared& shared_;
+  uint32_t worker_;
+  const Clock& clock_;
+  txn::TransactionTable table_;
+  uint64_t next_branch_ = 1;
+  uint64_t next_context_ = 1;
+  uint64_t next_tag_ = 1;
+  // The flow of the message being handled while the table calls back on_request.
+  const net::Flow* current_flow_ = nullptr;
+  absl::flat_hash_map<uint64_t, Destination> destinations_;                         // by context
+  absl::flat_hash_map<txn::TransactionId, uint64_t> txn_context_;                   // to free destinations
+  absl::flat_hash_map<txn::TransactionId, std::unique_ptr<Call>> calls_;            // by server txn
+  absl::flat_hash_map<txn::TransactionId, Call*> branch_call_;                      // client txn -> call
+  absl::flat_hash_map<uint64_t, std::vector<txn::TransactionId>> connection_txns_;  // pending connects
+  std::function<void(std::optional<TimePoint>)> deadline_listener_;
+};
+
+}  // namespace pinhole::proxy

@@ -1,0 +1,75 @@
+// One worker: an io_context run by one thread, with the sockets, acceptors and connections it
+// owns (DESIGN.md §2: shared-nothing per loop). Everything here except post(), the id counter
+// and the counters is touched only on the worker's own thread once run() started.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "transport/connection_table.h"
+#include "transport/layer_shared.h"
+#include "transport/worker_counters.h"
+
+namespace pinhole::transport {
+
+class UdpEndpoint;
+class StreamListener;
+
+class Worker {
+ public:
+  Worker(uint32_t index, LayerShared& shared);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  uint32_t index() const { return index_; }
+  boost::asio::io_context& io() { return io_; }
+  LayerShared& shared() { return shared_; }
+  WorkerCounters& counters() { return counters_; }
+  const WorkerCounters& counters() const { return counters_; }
+  MessageHandler* handler() const { return handler_; }
+  void set_handler(MessageHandler* handler) { handler_ = handler; }
+  ConnectionTable& connections() { return connections_; }
+
+  // Sockets by listener id (null where the listener is of the other kind). Filled by create().
+  std::vector<std::unique_ptr<UdpEndpoint>>& udp() { return udp_; }
+  std::vector<std::unique_ptr<StreamListener>>& listeners() { return listeners_; }
+  UdpEndpoint* udp(uint32_t socket_id) const;
+
+  // Any thread. Never 0; the worker index is in the top 8 bits.
+  uint64_t next_connection_id();
+
+  // The worker whose thread this is, or null on any other thread (of any layer).
+  static Worker* current();
+  bool on_own_thread() const { return current() == this; }
+
+  void start_thread();
+  // Any thread: closes everything on the worker's thread and lets its loop run dry.
+  void request_stop();
+  void join();
+  // Worker thread (or any thread once no loop runs): closes sockets, acceptors and connections.
+  void close_all();
+
+ private:
+  uint32_t index_;
+  LayerShared& shared_;
+  // Declared first so it is destroyed last: sockets and handlers below belong to it.
+  boost::asio::io_context io_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guard_;
+  WorkerCounters counters_;
+  MessageHandler* handler_ = nullptr;
+  ConnectionTable connections_;
+  std::vector<std::unique_ptr<UdpEndpoint>> udp_;
+  std::vector<std::unique_ptr<StreamListener>> listeners_;
+  std::atomic<uint64_t> next_id_{0};
+  std::thread thread_;
+};
+
+}  // namespace pinhole::transport

@@ -1,0 +1,302 @@
+"""Real peers started inside the NAT lab: Kamailio (upstream registrar), SIPp UAs/UACs,
+baresip (the TLS UA), and the pinhole daemon. Every process runs in a lab namespace, writes
+into the run's workdir and is bounded in time (SIPp by -timeout, the daemons by the Lab).
+"""
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import time
+import wave
+
+from lab import ADDR, WAN_HOSTS, LabError, wait_until
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DOMAIN = "lab.example"
+SIP_PORT = 5060
+
+
+# --------------------------------------------------------------------------- Kamailio
+
+class Kamailio:
+    """Kamailio in the `core` namespace, listening on udp+tcp 203.0.113.20:5060."""
+
+    def __init__(self, lab, cfg="upstream.cfg", name="kamailio"):
+        self.lab, self.name = lab, name
+        self.rundir = lab.path(name)
+        os.makedirs(self.rundir, exist_ok=True)
+        self.ctl = f"unix:{self.rundir}/ctl"
+        argv = ["kamailio", "-f", os.path.join(HERE, "kamailio", cfg), "-DD", "-E",
+                "-Y", self.rundir, "-P", f"{self.rundir}/kamailio.pid", "-w", self.rundir,
+                "-m", "32", "-M", "8", "-A", f'CTL_SOCK="{self.ctl}"']
+        self.proc = lab.spawn("core", argv, name)
+        wait_until(self._ready, 15, "Kamailio's ctl socket")
+
+    def rpc(self, *cmd, timeout=10):
+        r = subprocess.run(["kamcmd", "-s", self.ctl, *cmd], capture_output=True, text=True,
+                           timeout=timeout)
+        return r.stdout if r.returncode == 0 else None
+
+    def _ready(self):
+        if not self.proc.running():
+            raise LabError(f"Kamailio exited: {self.proc.stderr()[-2000:]}")
+        return self.rpc("core.version") is not None
+
+    def ul_dump(self):
+        return self.rpc("ul.dump") or ""
+
+    def contacts(self, user):
+        """Contact URIs bound to user@lab.example (from `kamcmd ul.dump`)."""
+        dump = self.ul_dump()
+        # ul.dump prints per AoR "AoR: alice" (or alice@domain) followed by its Contacts.
+        blocks = re.split(r"\n\s*AoR:\s*", "\n" + dump)
+        for block in blocks[1:]:
+            aor = block.split("\n", 1)[0].strip()
+            if aor.split("@")[0] == user:
+                return re.findall(r"Address:\s*(\S+)", block)
+        return []
+
+    def binding(self, user):
+        """The raw ul.dump block of user's AoR (Contact, Path, Received, Socket...)."""
+        dump = self.ul_dump()
+        for block in re.split(r"\n\s*AoR:\s*", "\n" + dump)[1:]:
+            if block.split("\n", 1)[0].strip().split("@")[0] == user:
+                return block
+        return ""
+
+    def wait_registered(self, user, timeout=10):
+        return wait_until(lambda: self.contacts(user), timeout, f"{user} in Kamailio's location")
+
+    def log(self):
+        return self.proc.stderr()
+
+
+# --------------------------------------------------------------------------- SIPp
+
+class Sipp:
+    """One SIPp run of a tests/lab/sipp scenario (-m 1, bounded by -timeout)."""
+
+    def __init__(self, lab, role, scenario, remote, user, name, transport="udp", port=SIP_PORT,
+                 call_id=None, via_params=";rport", expires=300, timeout=20, media_port=None,
+                 extra=()):
+        self.lab, self.name = lab, name
+        self.messages = lab.path(f"{name}.messages.log")
+        self.errors = lab.path(f"{name}.errors.log")
+        argv = ["sipp", "-sf", os.path.join(HERE, "sipp", scenario), remote,
+                "-i", ADDR[role], "-p", str(port), "-t", "t1" if transport == "tcp" else "u1",
+                "-s", user, "-key", "domain", DOMAIN, "-key", "via_params", via_params,
+                "-key", "expires", str(expires),
+                "-m", "1", "-l", "1", "-nostdin", "-aa",
+                "-timeout", f"{timeout}s", "-timeout_error", "-max_recv_loops", "100",
+                # SIPp binds a control port and an RTP echo port; two SIPps in one
+                # namespace must not fight for the defaults (8888, 6000).
+                "-cp", str(port + 3000), "-mp", str(media_port or port + 1000),
+                "-trace_msg", "-message_file", self.messages,
+                "-trace_err", "-error_file", self.errors, *extra]
+        if call_id:
+            argv += ["-cid_str", call_id]
+        self.timeout = timeout
+        self.proc = lab.spawn(role, argv, name)
+
+    def wait(self, extra=10):
+        """SIPp's exit code (0: the one call succeeded)."""
+        return self.proc.wait(self.timeout + extra)
+
+    def running(self):
+        return self.proc.running()
+
+    def trace(self):
+        try:
+            with open(self.messages, errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def messages_seen(self, direction="received"):
+        """Start lines of the messages SIPp logged as `direction` ("received"/"sent")."""
+        lines = self.trace().splitlines()
+        starts = []
+        for i, line in enumerate(lines):
+            if f"message {direction}" in line:
+                rest = [l for l in lines[i + 1:i + 4] if l.strip()]
+                if rest:
+                    starts.append(rest[0].strip())
+        return starts
+
+    def received(self, prefix):
+        """Did SIPp receive a message whose start line begins with prefix ('INVITE ',
+        'SIP/2.0 430')?"""
+        return any(s.startswith(prefix) for s in self.messages_seen("received"))
+
+    def explain(self):
+        return (f"--- {self.name} exit={self.proc.popen.returncode}\n"
+                f"{self.proc.stderr()[-1500:]}\n--- errors\n{_tail(self.errors)}")
+
+
+def _tail(path, n=3000):
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()[-n:]
+    except OSError:
+        return "(none)"
+
+
+def shared_call_id(tag):
+    """A Call-ID for a UA and the UAC that calls it (see sipp/ua_answer.xml)."""
+    return f"lab-{tag}-{secrets.token_hex(6)}@pinhole-lab"
+
+
+# --------------------------------------------------------------------------- pinhole
+
+PIN = ADDR["pin"]
+
+
+def make_cert(lab):
+    """A per-run self-signed certificate for pinhole's TLS listener (SAN: its lab address)."""
+    cert, key = lab.path("cert.pem"), lab.path("key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=pinhole-lab", "-keyout", key, "-out", cert,
+                    "-addext", f"subjectAltName=IP:{PIN},DNS:{DOMAIN}"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def pinhole_config(lab, cert, key):
+    """The config schema the lead fixed for the lab (DESIGN.md section 7)."""
+    text = f"""workers: 1
+listen:
+  - {{ transport: udp, address: {PIN}, port: 5060 }}
+  - {{ transport: tcp, address: {PIN}, port: 5060 }}
+  - {{ transport: tls, address: {PIN}, port: 5061 }}
+tls: {{ certificate: {cert}, private_key: {key}, verify_upstream: false }}
+upstream: {{ uri: "sip:{ADDR['core']}:5060;transport=udp" }}
+nat: {{ force_rport: always }}
+flow_tokens: {{ secret: "hex:{secrets.token_hex(16)}" }}
+domains: [{DOMAIN}]
+admin: {{ listen: {PIN}:9060 }}
+log: {{ level: debug }}
+"""
+    path = lab.path("pinhole.yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+class Pinhole:
+    """The pinhole daemon in the `pin` namespace (foreground, logs on stderr)."""
+
+    def __init__(self, lab, binary, name="pinhole"):
+        if not binary or not os.path.exists(binary):
+            raise LabError(f"pinhole daemon not built: {binary!r}")
+        self.lab = lab
+        self.cert, self.key = make_cert(lab)
+        self.config = pinhole_config(lab, self.cert, self.key)
+        check = subprocess.run([binary, "--check-config", self.config], capture_output=True,
+                               text=True, timeout=20)
+        if check.returncode != 0:
+            raise LabError(f"pinhole --check-config failed: {check.stdout}{check.stderr}")
+        self.proc = lab.spawn("pin", [binary, "--config", self.config], name)
+        wait_until(self._ready, 15, "pinhole's admin /health")
+
+    def admin(self, path):
+        """GET http://203.0.113.10:9060<path> from inside the lab (urllib in the pin ns)."""
+        code = ("import sys,urllib.request;"
+                "print(urllib.request.urlopen(sys.argv[1],timeout=3).read().decode())")
+        r = self.lab.exec("pin", ["python3", "-c", code, f"http://{PIN}:9060{path}"],
+                          check=False, timeout=10)
+        return r.stdout if r.returncode == 0 else None
+
+    def _ready(self):
+        if not self.proc.running():
+            raise LabError(f"pinhole exited: {self.proc.stderr()[-3000:]}")
+        return self.admin("/health") is not None
+
+    def metrics(self):
+        """Prometheus text -> {name{labels}: value}."""
+        out = {}
+        for line in (self.admin("/metrics") or "").splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                try:
+                    out[name] = float(value)
+                except ValueError:
+                    pass
+        return out
+
+    def metric_sum(self, pattern):
+        """Sum of all samples whose name{labels} matches the regex (names still settle)."""
+        return sum(v for k, v in self.metrics().items() if re.search(pattern, k))
+
+    def log(self):
+        return self.proc.stderr()
+
+
+# --------------------------------------------------------------------------- baresip
+
+def baresip_configdir(lab, role, user, cert, ctrl_port=4444, regint=60, transport="tls",
+                      outbound=f"sip:{ADDR['pin']}:5061;transport=tls", local_port=5060):
+    """A per-run baresip config dir from baresip/config.in and baresip/accounts.in."""
+    confdir = lab.path(f"baresip-{user}")
+    os.makedirs(confdir, exist_ok=True)
+    wav = os.path.join(confdir, "source.wav")
+    _write_silence(wav)
+    subst = {"@LOCAL_IP@": ADDR[role], "@LOCAL_PORT@": str(local_port), "@CAFILE@": cert,
+             "@CTRL_PORT@": str(ctrl_port), "@USER@": user, "@DOMAIN@": DOMAIN,
+             "@TRANSPORT@": transport, "@OUTBOUND@": outbound, "@REGINT@": str(regint),
+             "@SOURCE_WAV@": wav, "@MODULE_PATH@": _baresip_module_path(),
+             "@NET_IF@": "wan0" if role in WAN_HOSTS else "eth0"}
+    for name in ("config", "accounts"):
+        with open(os.path.join(HERE, "baresip", f"{name}.in")) as f:
+            text = f.read()
+        for k, v in subst.items():
+            text = text.replace(k, v)
+        with open(os.path.join(confdir, name), "w") as f:
+            f.write(text)
+    open(os.path.join(confdir, "contacts"), "w").close()
+    return confdir
+
+
+def _write_silence(path, seconds=30):
+    """8 kHz mono 16-bit silence: what baresip's aufile source plays into the call."""
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\0\0" * 8000 * seconds)
+
+
+def _baresip_module_path():
+    for d in ("/usr/lib/baresip/modules", "/usr/lib/x86_64-linux-gnu/baresip/modules"):
+        if os.path.isdir(d):
+            return d
+    raise LabError("baresip modules not found (package baresip)")
+
+
+class Baresip:
+    """baresip headless in a UA namespace; driven over ctrl_tcp (JSON netstrings)."""
+
+    def __init__(self, lab, role, user, cert, name="baresip", ctrl_port=4444, lifetime=120,
+                 **account):
+        self.lab, self.role, self.ctrl_port = lab, role, ctrl_port
+        self.confdir = baresip_configdir(lab, role, user, cert, ctrl_port, **account)
+        # -t: baresip quits by itself after `lifetime` seconds, whatever happens to us.
+        self.proc = lab.spawn(role, ["baresip", "-f", self.confdir, "-t", str(lifetime), "-v"],
+                              name)
+
+    def command(self, cmd, params=""):
+        """Runs a baresip command (e.g. 'hangup', 'reginfo') through ctrl_tcp."""
+        payload = json.dumps({"command": cmd, "params": params, "token": "lab"})
+        r = self.lab.helper(self.role, "netstring", "127.0.0.1", str(self.ctrl_port), payload,
+                            check=False)
+        return r.stdout
+
+    def log(self):
+        return self.proc.stdout() + self.proc.stderr()
+
+
+def settle(seconds):
+    """A short fixed pause where the protocol offers nothing to poll (e.g. after SIGKILL,
+    for the kernel to send the RST/FIN that closes a TCP flow)."""
+    time.sleep(seconds)

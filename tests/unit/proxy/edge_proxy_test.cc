@@ -1,0 +1,308 @@
+// EdgeProxy end to end against a fake transport and a manual clock: what goes out where, for
+// the edge's routing, NAT fixes, flow tokens, failover and CANCEL.
+#include "proxy/edge_proxy.h"
+
+#include <gtest/gtest.h>
+#include <spdlog/sinks/null_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/io_context.hpp>
+#include <deque>
+#include <set>
+
+namespace pinhole::proxy {
+namespace {
+
+using net::Transport;
+
+struct Sent {
+  net::Flow flow;
+  std::string bytes;
+  sip::MessagePtr msg() const {
+    auto m = sip::Message::parse(bytes, sip::Framing::kDatagram);
+    EXPECT_TRUE(m.ok()) << bytes;
+    return m.ok() ? std::move(m.value()) : nullptr;
+  }
+};
+
+class FakeTransport final : public transport::TransportLayer {
+ public:
+  FakeTransport() {
+    sockets_.push_back(make(0, Transport::kUdp, 5060));
+    sockets_.push_back(make(1, Transport::kTcp, 5060));
+  }
+  static transport::LocalSocket make(uint32_t id, Transport t, uint16_t port) {
+    transport::LocalSocket s;
+    s.id = id;
+    s.transport = t;
+    s.bound = *net::Endpoint::parse("203.0.113.10:" + std::to_string(port));
+    s.advertised_host = "203.0.113.10";
+    s.advertised_port = port;
+    return s;
+  }
+  void set_handler(uint32_t, transport::MessageHandler*) override {}
+  void run() override {}
+  void stop() override {}
+  uint32_t worker_count() const override { return 1; }
+  boost::asio::io_context& io(uint32_t) override { return io_; }
+  void post(uint32_t, std::function<void()> fn) override { posted.push_back(std::move(fn)); }
+  const std::vector<transport::LocalSocket>& local_sockets() const override { return sockets_; }
+  const transport::LocalSocket* socket_for(Transport t, net::Family) const override {
+    for (const auto& s : sockets_) {
+      if (s.transport == t) return &s;
+    }
+    return nullptr;
+  }
+  bool send(const net::Flow& flow, std::string_view bytes) override {
+    if (!flow_alive(flow)) return false;
+    sent.push_back({flow, std::string(bytes)});
+    return true;
+  }
+  Result<net::Flow> send_to(uint32_t, Transport t, const net::Endpoint& dest, std::string_view bytes,
+                            std::string_view) override {
+    net::Flow f{t, t == Transport::kUdp ? 0u : 1u, dest, t == Transport::kUdp ? 0u : 77u};
+    sent.push_back({f, std::string(bytes)});
+    return f;
+  }
+  void keep_flow_until(const net::Flow& flow, std::chrono::steady_clock::time_point) override { kept.push_back(flow); }
+  bool flow_alive(const net::Flow& flow) const override {
+    return flow.connection_id == 0 || !dead_connections.contains(flow.connection_id);
+  }
+  size_t open_connections() const override { return 0; }
+  transport::TransportCounters counters() const override { return {}; }
+
+  Sent take() {
+    EXPECT_FALSE(sent.empty());
+    if (sent.empty()) return {};
+    Sent s = std::move(sent.front());
+    sent.pop_front();
+    return s;
+  }
+
+  std::deque<Sent> sent;
+  std::vector<net::Flow> kept;
+  std::vector<std::function<void()>> posted;
+  std::set<uint64_t> dead_connections;
+
+ private:
+  boost::asio::io_context io_;
+  std::vector<transport::LocalSocket> sockets_;
+};
+
+const net::Flow kClientUdp{Transport::kUdp, 0, *net::Endpoint::parse("198.51.100.7:40000"), 0};
+const net::Flow kClientTcp{Transport::kTcp, 1, *net::Endpoint::parse("198.51.100.8:41000"), 5};
+const net::Flow kUpstream{Transport::kUdp, 0, *net::Endpoint::parse("203.0.113.20:5060"), 0};
+
+class EdgeProxyTest : public ::testing::Test {
+ protected:
+  EdgeProxyTest()
+      : codec_(make_codec()),
+        identity_(transport_.local_sockets()),
+        metrics_(registry_),
+        shared_{.config = config_,
+                .transport = transport_,
+                .identity = identity_,
+                .tokens = codec_,
+                .upstream = [this] { return targets_; },
+                .metrics = metrics_,
+                .log = std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>()),
+                .workers = {}},
+        proxy_(shared_, 0, txn::TimerConfig{}, clock_) {
+    shared_.workers.push_back(&proxy_);
+    auto t = std::make_shared<UpstreamTargets>();
+    t->push_back({Transport::kUdp, *net::Endpoint::parse("203.0.113.20:5060"), ""});
+    t->push_back({Transport::kUdp, *net::Endpoint::parse("203.0.113.21:5060"), ""});
+    targets_ = t;
+  }
+
+  static nat::FlowTokenCodec make_codec() {
+    auto c = nat::FlowTokenCodec::create("0123456789abcdef0123456789abcdef");
+    return std::move(c.value());
+  }
+  void deliver(const net::Flow& flow, std::string_view text) {
+    auto m =
+        sip::Message::parse(text, net::is_stream(flow.transport) ? sip::Framing::kStream : sip::Framing::kDatagram);
+    ASSERT_TRUE(m.ok()) << m.error().what;
+    proxy_.on_message(transport::Inbound{std::move(m.value()), flow, 0});
+  }
+  // A response to `request` (as the next hop got it) with `status`.
+  static std::string answer(const sip::Message& request, int status, std::string_view extra = "") {
+    std::string out = "SIP/2.0 " + std::to_string(status) + " X\r\n";
+    for (const auto& h : request.headers()) {
+      if (h.kind == sip::HeaderKind::kVia || h.kind == sip::HeaderKind::kFrom || h.kind == sip::HeaderKind::kCallId ||
+          h.kind == sip::HeaderKind::kCSeq || h.kind == sip::HeaderKind::kRecordRoute) {
+        out.append(h.name).append(": ").append(h.value).append("\r\n");
+      }
+      if (h.kind == sip::HeaderKind::kTo)
+        out.append("To: ").append(h.value).append(status > 100 ? ";tag=u1" : "").append("\r\n");
+    }
+    out.append(extra).append("Content-Length: 0\r\n\r\n");
+    return out;
+  }
+
+  ProxyConfig config_;
+  FakeTransport transport_;
+  nat::FlowTokenCodec codec_;
+  LocalIdentity identity_;
+  MetricsRegistry registry_;
+  ProxyMetrics metrics_;
+  std::shared_ptr<const UpstreamTargets> targets_;
+  ManualClock clock_{TimePoint{} + std::chrono::hours(1)};
+  ProxyShared shared_;
+  EdgeProxy proxy_;
+};
+
+constexpr std::string_view kRegister =
+    "REGISTER sip:lab.example SIP/2.0\r\n"
+    "Via: SIP/2.0/UDP 192.168.1.10:5062;branch=z9hG4bK-r1\r\n"
+    "Max-Forwards: 70\r\n"
+    "From: <sip:alice@lab.example>;tag=a1\r\n"
+    "To: <sip:alice@lab.example>\r\n"
+    "Call-ID: reg1@192.168.1.10\r\n"
+    "CSeq: 1 REGISTER\r\n"
+    "Contact: <sip:alice@192.168.1.10:5062>\r\n"
+    "Expires: 300\r\n"
+    "Content-Length: 0\r\n\r\n";
+
+TEST_F(EdgeProxyTest, RegisterGetsPathWithFlowTokenAndForcedRport) {
+  deliver(kClientUdp, kRegister);
+  Sent up = transport_.take();
+  EXPECT_EQ(up.flow.remote.to_string(), "203.0.113.20:5060");
+  auto reg = up.msg();
+  auto vias = reg->vias();
+  ASSERT_EQ(vias->size(), 2u);
+  EXPECT_EQ((*vias)[1].received, "198.51.100.7");
+  EXPECT_EQ((*vias)[1].rport_value, "40000");  // force_rport: always (the default)
+  auto path = reg->paths();
+  ASSERT_EQ(path->size(), 1u);
+  auto flow = codec_.decode(path->front().uri.user);
+  ASSERT_TRUE(flow.ok());
+  EXPECT_EQ(flow->flow, kClientUdp);
+  EXPECT_TRUE(path->front().uri.loose_route());
+
+  deliver(kUpstream, answer(*reg, 200, "Contact: <sip:alice@192.168.1.10:5062>;expires=300\r\n"));
+  Sent back = transport_.take();
+  EXPECT_EQ(back.flow, kClientUdp);
+  EXPECT_EQ(back.msg()->status(), 200);
+  EXPECT_EQ(back.msg()->vias()->size(), 1u);
+}
+
+TEST_F(EdgeProxyTest, InviteFromUpstreamFollowsTheFlowToken) {
+  std::string token = *codec_.encode(kClientTcp);
+  std::string invite =
+      "INVITE sip:alice@192.168.1.10:5062 SIP/2.0\r\n"
+      "Via: SIP/2.0/UDP 203.0.113.20;branch=z9hG4bK-i1\r\n"
+      "Route: <sip:" +
+      token +
+      "@203.0.113.10;lr>\r\n"
+      "Max-Forwards: 69\r\nFrom: <sip:bob@lab.example>;tag=b1\r\nTo: <sip:alice@lab.example>\r\n"
+      "Call-ID: call1\r\nCSeq: 1 INVITE\r\nContact: <sip:bob@203.0.113.50>\r\nContent-Length: 0\r\n\r\n";
+  deliver(kUpstream, invite);
+  Sent trying = transport_.take();
+  EXPECT_EQ(trying.flow, kUpstream);
+  EXPECT_EQ(trying.msg()->status(), 100);
+  Sent down = transport_.take();
+  EXPECT_EQ(down.flow, kClientTcp);
+  auto inv = down.msg();
+  EXPECT_TRUE(inv->routes()->empty());
+  EXPECT_EQ(inv->top_via().value()->transport, "TCP");
+  // Double Record-Route: the client side (TCP socket) on top, the upstream side (UDP) below.
+  auto rr = inv->record_routes();
+  ASSERT_EQ(rr->size(), 2u);
+  EXPECT_EQ((*rr)[0].uri.transport(), "tcp");
+  EXPECT_EQ((*rr)[1].uri.transport(), "");
+  EXPECT_EQ((*rr)[0].uri.user, token);
+
+  deliver(kClientTcp, answer(*inv, 200));
+  Sent ok = transport_.take();
+  EXPECT_EQ(ok.flow, kUpstream);
+  EXPECT_EQ(ok.msg()->status(), 200);
+  ASSERT_FALSE(transport_.kept.empty());
+  EXPECT_EQ(transport_.kept.back(), kClientTcp);  // the dialog keeps the client's connection
+}
+
+TEST_F(EdgeProxyTest, DeadFlowGets430AndTamperedToken403) {
+  std::string token = *codec_.encode(kClientTcp);
+  transport_.dead_connections.insert(kClientTcp.connection_id);
+  auto options = [](std::string_view tok, std::string_view branch) {
+    return "OPTIONS sip:alice@192.168.1.10 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.20;branch=" + std::string(branch) +
+           "\r\nRoute: <sip:" + std::string(tok) +
+           "@203.0.113.10;lr>\r\nMax-Forwards: 70\r\nFrom: <sip:b@x>;tag=1\r\nTo: <sip:a@x>\r\n"
+           "Call-ID: o1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+  };
+  deliver(kUpstream, options(token, "z9hG4bK-o1"));
+  EXPECT_EQ(transport_.take().msg()->status(), 430);
+  std::string tampered = token;
+  tampered[5] = tampered[5] == 'a' ? 'b' : 'a';
+  deliver(kUpstream, options(tampered, "z9hG4bK-o2"));
+  EXPECT_EQ(transport_.take().msg()->status(), 403);
+  EXPECT_TRUE(transport_.sent.empty());
+}
+
+TEST_F(EdgeProxyTest, FailsOverOn503AndAnswers500WhenAllFail) {
+  deliver(kClientUdp, kRegister);
+  Sent first = transport_.take();
+  EXPECT_EQ(first.flow.remote.to_string(), "203.0.113.20:5060");
+  deliver(kUpstream, answer(*first.msg(), 503));
+  Sent second = transport_.take();
+  EXPECT_EQ(second.flow.remote.to_string(), "203.0.113.21:5060");
+  net::Flow second_upstream{Transport::kUdp, 0, *net::Endpoint::parse("203.0.113.21:5060"), 0};
+  deliver(second_upstream, answer(*second.msg(), 503));
+  Sent final = transport_.take();
+  EXPECT_EQ(final.flow, kClientUdp);
+  EXPECT_EQ(final.msg()->status(), 500);  // RFC 3261 §16.7 step 6: a received 503 is not passed on
+}
+
+TEST_F(EdgeProxyTest, SanityAnswers) {
+  std::string mf0(kRegister);
+  mf0.replace(mf0.find("Max-Forwards: 70"), 16, "Max-Forwards: 0");
+  deliver(kClientUdp, mf0);
+  EXPECT_EQ(transport_.take().msg()->status(), 483);
+  std::string req(kRegister);
+  req.replace(req.find("Expires"), 0, "Proxy-Require: foo\r\n");
+  deliver(kClientUdp, req);
+  auto r = transport_.take().msg();
+  EXPECT_EQ(r->status(), 420);
+  ASSERT_NE(r->header("Unsupported"), nullptr);
+  EXPECT_EQ(r->header("Unsupported")->value, "foo");
+}
+
+TEST_F(EdgeProxyTest, LoopIsDetected) {
+  deliver(kClientUdp, kRegister);
+  Sent up = transport_.take();
+  // The same request coming back to us with our Via on it.
+  deliver(kClientUdp, up.bytes);
+  EXPECT_EQ(transport_.take().msg()->status(), 482);
+}
+
+TEST_F(EdgeProxyTest, CancelIsPropagatedAfterAProvisional) {
+  std::string invite =
+      "INVITE sip:bob@lab.example SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5062;branch=z9hG4bK-inv1;rport\r\n"
+      "Max-Forwards: 70\r\nFrom: <sip:alice@lab.example>;tag=a1\r\nTo: <sip:bob@lab.example>\r\n"
+      "Call-ID: inv1\r\nCSeq: 7 INVITE\r\nContact: <sip:alice@192.168.1.10:5062>\r\nContent-Length: 0\r\n\r\n";
+  deliver(kClientUdp, invite);
+  EXPECT_EQ(transport_.take().msg()->status(), 100);
+  Sent up = transport_.take();
+  deliver(kUpstream, answer(*up.msg(), 180));
+  EXPECT_EQ(transport_.take().msg()->status(), 180);
+  std::string cancel =
+      "CANCEL sip:bob@lab.example SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5062;branch=z9hG4bK-inv1;rport\r\n"
+      "Max-Forwards: 70\r\nFrom: <sip:alice@lab.example>;tag=a1\r\nTo: <sip:bob@lab.example>\r\n"
+      "Call-ID: inv1\r\nCSeq: 7 CANCEL\r\nContent-Length: 0\r\n\r\n";
+  deliver(kClientUdp, cancel);
+  EXPECT_EQ(transport_.take().msg()->status(), 200);
+  auto c = transport_.take().msg();
+  EXPECT_EQ(c->method(), sip::Method::kCancel);
+  EXPECT_EQ(c->top_via().value()->branch, up.msg()->top_via().value()->branch);
+  deliver(kUpstream, answer(*up.msg(), 487));
+  // The proxy ACKs the 487 hop by hop and passes it on.
+  bool saw_487 = false;
+  while (!transport_.sent.empty()) {
+    auto m = transport_.take().msg();
+    if (m->is_response() && m->status() == 487) saw_487 = true;
+  }
+  EXPECT_TRUE(saw_487);
+}
+
+}  // namespace
+}  // namespace pinhole::proxy
