@@ -83,7 +83,7 @@ while [[ $# -gt 0 ]]; do
       shift 2
       ;;
     --only=*) ONLY=${1#--only=}; shift ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,/^# shellcheck/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "signaling.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -194,9 +194,11 @@ udp_port_drops() {
   awk -v p="$(printf '0100007F:%04X' "$1")" '$2 == p { d += $NF } END { print d + 0 }' /proc/net/udp
 }
 
-# Value of column $2 in the last line of SIPp's ';'-separated statistics file $1.
+# Value of column $2 in the last line of SIPp's ';'-separated statistics file $1; 0 when the
+# file or the column is missing (SIPp died early: its calls then count as failed).
 sipp_stat() {
-  awk -F';' -v col="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i } END { if (c) print $c; else print "" }' "$1"
+  [[ -s $1 ]] || { echo 0; return; }
+  awk -F';' -v col="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i } END { v = c ? $c : ""; print (v == "" ? 0 : v) }' "$1"
 }
 
 # ---------------------------------------------------------------- proxies
@@ -301,9 +303,9 @@ run_phase() {
   if ((uac_rc != 0 && uac_rc != 1)); then
     die "$proxy $kind: SIPp UAC exited with status $uac_rc (see $WORK_DIR/$tag-uac.out)"
   fi
-  # let the proxy's timers free what the load left (transactions linger after the last reply)
   cpu_end=$(tree_ticks "$PROXY_PID")
   uas1=$(tree_ticks "$uas_pid")  # SIPp's idle loop costs CPU too: count the UAS until the end of the load
+  # let the proxy's timers free what the load left (transactions linger after the last reply)
   sleep "$SETTLE_S"
   cpu1=$(tree_ticks "$PROXY_PID")
   drops1=$(udp_rcvbuf_errors)
@@ -316,7 +318,6 @@ run_phase() {
   local ok failed retrans uas_failed rate_got cpu_s per10k uac_cpu uas_cpu wall
   local uac_csv="$WORK_DIR/$tag-uac.csv" uas_csv="$WORK_DIR/$tag-uas.csv"
   ok=$(sipp_stat "$uac_csv" 'SuccessfulCall(C)')
-  ok=${ok:-0}
   failed=$((count - ok))  # failed or never completed
   retrans=$(sipp_stat "$uac_csv" 'Retransmissions(C)')
   # the callee's failures plus its calls still open (e.g. a 200 never ACKed: SIPp's UAS has no

@@ -29,7 +29,7 @@ constexpr std::string_view kTextContentType = "text/plain; charset=utf-8";
 // After an error answer the connection is closed, but only once the client has stopped sending
 // (or this much was read, or this long passed): closing with unread input makes the kernel send a
 // RST, which can destroy the answer before the client reads it.
-constexpr size_t kLingerMaxBytes = 64 * 1024;
+constexpr size_t kLingerMaxBytes = size_t{64} * 1024;
 constexpr auto kLingerTime = std::chrono::seconds(1);
 // Pause before accepting again after accept() failed (EMFILE...), so the loop does not spin.
 constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
@@ -341,7 +341,12 @@ AdminServer::AdminServer(asio::io_context& io, const net::Endpoint& listen, Metr
                          std::shared_ptr<spdlog::logger> log, AdminServerOptions options)
     : core_(std::make_shared<Core>(io, listen, metrics, std::move(log), options)) {}
 
-AdminServer::~AdminServer() { stop(); }
+AdminServer::~AdminServer() {
+  try {
+    stop();
+  } catch (...) {  // NOLINT(bugprone-empty-catch): only bad_alloc/timer errors; a destructor must not throw
+  }
+}
 
 void AdminServer::add_route(std::string path, Handler handler) {
   if (core_->started) throw std::logic_error("admin: add_route after start");

@@ -24,7 +24,7 @@ struct MetricsRegistry::Series {
 struct MetricsRegistry::Family {
   std::string name;
   std::string help;
-  Type type;
+  Type type = Type::kCounter;
   // Registration order, which is the rendering order.
   std::vector<std::unique_ptr<Series>> series;
   // Canonical key (labels sorted by name) -> index in `series`, so {a,b} and {b,a} are one series.

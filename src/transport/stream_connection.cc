@@ -12,9 +12,9 @@
 namespace pinhole::transport {
 namespace {
 
-constexpr size_t kReadBufferSize = 8 * 1024;
-constexpr size_t kHeadLimit = 8 * 1024;     // enough for the start line and the Vias
-constexpr size_t kMaxBuffersPerWrite = 64;  // one gathered write
+constexpr size_t kReadBufferSize = size_t{8} * 1024;
+constexpr size_t kHeadLimit = size_t{8} * 1024;  // enough for the start line and the Vias
+constexpr size_t kMaxBuffersPerWrite = 64;       // one gathered write
 // How long a connection closed for a framing error may take to take our last answer, and then
 // to close its side, before it is cut.
 constexpr auto kLingerTime = std::chrono::seconds(2);

@@ -376,7 +376,18 @@ def torture_verdict(name, cls, text, transport, path, answers):
     codes = [int(a.split()[1]) for a in answers if len(a.split()) > 1 and a.split()[1].isdigit()]
     finals = [c for c in codes if c >= 200]
     first = finals[0] if finals else None
-    if is_response:
+    # Finals pinhole generated itself ("[pinhole]"): what the valid/app checks judge. The
+    # upstream registrar may refuse a message for its own reasons (Kamailio answers "400 Invalid
+    # CSeq number" when the TCP run replays the UDP run's REGISTER), which is not pinhole's verdict.
+    ours = [int(a.split()[1]) for a in answers if a.endswith("[pinhole]") and a.split()[1].isdigit()
+            and int(a.split()[1]) >= 200]
+    with open(path, "rb") as f:
+        complete = b"\r\n\r\n" in f.read()
+    if transport == "tcp" and not complete:
+        # The file ends inside its header section: on a stream that is an unfinished message,
+        # which pinhole must wait for, not answer (UDP has the datagram's end instead).
+        wanted = {None}
+    elif is_response:
         wanted = {None}  # a response matching no transaction is dropped, never answered
     elif name == "badvers":
         wanted = {505}
@@ -391,7 +402,11 @@ def torture_verdict(name, cls, text, transport, path, answers):
     else:
         # valid, or app-level with no fixed code: processed (forwarded upstream and answered
         # by whoever), but never rejected as malformed.
-        return first not in (400, 505), "not 400/505"
+        if name == "dblreq" and transport == "tcp":
+            # On a stream the octets after the body are the start of a next (malformed)
+            # message, which rightly gets its own 400; the INVITE itself must be processed.
+            return "SIP/2.0 100 Trying [pinhole]" in answers, "100 Trying for the INVITE"
+        return not ours or ours[0] not in (400, 505), "pinhole: not 400/505"
     if wanted == "any":
         return True, wanted
     return first in wanted, sorted(wanted, key=str)

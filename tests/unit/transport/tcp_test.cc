@@ -93,9 +93,11 @@ TEST(TcpTransport, OversizeMessageGets413ThenCloseWhileOthersKeepWorking) {
   ASSERT_TRUE(h.handler().wait_messages(1));
 
   Peer big = Peer::tcp_connect(h.bound(0));
+  const net::Endpoint big_local = big.local();
   ASSERT_TRUE(big.send(test::make_request("big", "TCP", std::string(5000, 'x'))));
   EXPECT_EQ(big.receive_until("\r\n\r\n"), test::make_response("big", 413));
   EXPECT_TRUE(big.wait_closed());
+  big = Peer();  // our side lingers until the peer closes too
   ASSERT_TRUE(h.handler().wait([&] { return h.handler().closed.size() == 1; }));
   {
     std::lock_guard lock(h.handler().mu);
@@ -104,7 +106,7 @@ TEST(TcpTransport, OversizeMessageGets413ThenCloseWhileOthersKeepWorking) {
     // The head of the refused message is handed over so a Via can be found.
     EXPECT_TRUE(h.handler().unparsable[0].bytes.starts_with("OPTIONS sip:edge@127.0.0.1 SIP/2.0\r\nVia:"));
     EXPECT_TRUE(h.handler().closed[0].connected);
-    EXPECT_EQ(h.handler().closed[0].flow.remote, big.local());
+    EXPECT_EQ(h.handler().closed[0].flow.remote, big_local);
   }
   ASSERT_TRUE(other.send(test::make_request("other-2", "TCP")));
   ASSERT_TRUE(h.handler().wait_messages(2));

@@ -139,6 +139,20 @@ TEST(UdpTransport, GarbageGoesToOnUnparsableAndBlankKeepalivesAreIgnored) {
   EXPECT_TRUE(h.handler().messages.empty());
 }
 
+TEST(UdpTransport, OversizeDatagramIs413) {
+  auto config = udp_config(test::loopback4());
+  config.parse_limits.max_message_size = 1000;
+  Harness h(config);
+  ASSERT_TRUE(h.layer);
+  Peer client = Peer::udp(test::loopback4());
+  ASSERT_TRUE(client.send_to(h.bound(0), test::make_request("big", "UDP", std::string(1500, 'x'))));
+  ASSERT_TRUE(h.handler().wait([&] { return !h.handler().unparsable.empty(); }));
+  std::lock_guard lock(h.handler().mu);
+  EXPECT_EQ(h.handler().unparsable[0].status, 413);
+  EXPECT_TRUE(h.handler().unparsable[0].bytes.starts_with("OPTIONS sip:"));
+  EXPECT_EQ(h.layer->counters().drops[static_cast<size_t>(DropReason::kTooLarge)], 1u);
+}
+
 TEST(UdpTransport, SendToWithoutListenerOfThatFamilyIs503) {
   Harness h(udp_config(test::loopback4()));
   ASSERT_TRUE(h.layer);
