@@ -1,15 +1,15 @@
 # pinhole front door. Every target installs the Debian packages it needs first (idempotent).
-#   make run    build and start pinhole (today: pinhole-parse on udp 127.0.0.1:5060, see README)
+#   make run    build and start the pinhole edge on examples/pinhole.yaml (127.0.0.1, see README)
 #   make test   build the asan preset (clang, ASan+UBSan, fuzz smoke) and the release preset (gcc -O2), run every test
-#   make bench  build the release preset and run the benchmarks
+#   make bench  build the release preset and run the parser benchmark
+#   make bench-signaling  pinhole vs Kamailio 5.6, CPU per REGISTER and per call (bench/signaling.sh)
 #   make fuzz   run every fuzz target for FUZZ_SECONDS (default 300)
 #   make format clang-format the sources
 
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 300
-RUN_PORT ?= 5060
 
-.PHONY: all deps build test run bench fuzz format clean
+.PHONY: all deps build test run bench bench-signaling fuzz format clean
 
 all: build
 
@@ -32,13 +32,19 @@ test: deps
 
 run: deps
 	cmake --preset release
-	cmake --build --preset release --target pinhole-parse
-	./build/release/src/app/pinhole-parse --listen $(RUN_PORT)
+	cmake --build --preset release --target pinhole
+	bash scripts/dev-cert.sh build/run/tls
+	./build/release/src/app/pinhole --config examples/pinhole.yaml
 
 bench: deps
 	cmake --preset release
 	cmake --build --preset release --target bench_parser
 	./build/release/bench/bench_parser
+
+bench-signaling: deps
+	cmake --preset release
+	cmake --build --preset release --target pinhole
+	PINHOLE_BIN=build/release/src/app/pinhole bash bench/signaling.sh
 
 fuzz: deps
 	bash scripts/fuzz.sh $(FUZZ_SECONDS)

@@ -61,6 +61,7 @@ struct Daemon::Parts {
   MetricsRegistry metrics;
   std::unique_ptr<transport::TransportLayer> transport;
   std::optional<nat::FlowTokenCodec> tokens;
+  proxy::AliasTable aliases;
   std::unique_ptr<net::ResolvedUpstream> upstream;
   std::unique_ptr<proxy::LocalIdentity> identity;
   std::unique_ptr<proxy::ProxyMetrics> proxy_metrics;
@@ -103,6 +104,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
       .transport = *p.transport,
       .identity = *p.identity,
       .tokens = *p.tokens,
+      .aliases = p.aliases,
       .upstream = [up] { return up->snapshot(); },
       .metrics = *p.proxy_metrics,
       .log = p.logging.logger("proxy"),

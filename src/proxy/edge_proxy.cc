@@ -100,6 +100,7 @@ void EdgeProxy::on_unparsable(const net::Flow& flow, uint32_t /*worker*/, std::s
 }
 
 void EdgeProxy::on_flow_closed(const net::Flow& flow, bool connected) {
+  shared_.aliases.forget_connection(flow.connection_id);
   auto it = connection_txns_.find(flow.connection_id);
   if (it == connection_txns_.end()) return;
   std::vector<TransactionId> txns = std::move(it->second);
@@ -113,12 +114,51 @@ void EdgeProxy::on_flow_closed(const net::Flow& flow, bool connected) {
 }
 
 void EdgeProxy::advance() {
-  table_.advance(now());
+  TimePoint t = now();
+  table_.advance(t);
+  fire_timer_c(t);
   notify_deadline();
 }
 
+std::optional<TimePoint> EdgeProxy::next_deadline() const {
+  std::optional<TimePoint> d = table_.next_deadline();
+  if (!timer_c_heap_.empty() && (!d || timer_c_heap_.front().first < *d)) d = timer_c_heap_.front().first;
+  return d;
+}
+
+namespace {
+constexpr auto kEarliestFirst = [](const auto& a, const auto& b) { return a.first > b.first; };
+}  // namespace
+
+void EdgeProxy::start_timer_c(TransactionId branch) {
+  TimePoint deadline = now() + std::chrono::seconds(shared_.config.timer_c_seconds);
+  timer_c_[branch] = deadline;
+  timer_c_heap_.emplace_back(deadline, branch);
+  std::push_heap(timer_c_heap_.begin(), timer_c_heap_.end(), kEarliestFirst);
+}
+
+void EdgeProxy::fire_timer_c(TimePoint t) {
+  while (!timer_c_heap_.empty() && timer_c_heap_.front().first <= t) {
+    auto [deadline, txn] = timer_c_heap_.front();
+    std::pop_heap(timer_c_heap_.begin(), timer_c_heap_.end(), kEarliestFirst);
+    timer_c_heap_.pop_back();
+    auto live = timer_c_.find(txn);
+    if (live == timer_c_.end() || live->second != deadline) continue;  // restarted or finished
+    timer_c_.erase(live);
+    auto it = branch_call_.find(txn);
+    if (it == branch_call_.end()) continue;
+    Call& call = *it->second;
+    for (auto& b : call.branches) {
+      if (b.txn != txn || b.done) continue;
+      shared_.metrics.drop(Drop::kTimerC);
+      cancel_branch(call, b);  // CANCEL now if it rang; else when (if) it does
+      branch_final(call, b, 408, {});
+    }
+  }
+}
+
 void EdgeProxy::notify_deadline() {
-  if (deadline_listener_) deadline_listener_(table_.next_deadline());
+  if (deadline_listener_) deadline_listener_(next_deadline());
 }
 
 void EdgeProxy::handle_request(transport::Inbound& in) {
@@ -135,6 +175,10 @@ void EdgeProxy::handle_request(transport::Inbound& in) {
     }
     respond_stateless(msg, in.flow, st.error().status, extra);
     return;
+  }
+  if (auto top_via = msg.top_via();
+      top_via.ok() && (*top_via)->alias && alias_allowed(shared_.config, in.flow.transport, in.flow.remote.address)) {
+    shared_.aliases.record(**top_via, in.flow);
   }
   // Loop detection (§16.3 step 4): our own Via with the hash this request would get again.
   if (auto vias = msg.vias(); vias.ok()) {
@@ -186,7 +230,6 @@ void EdgeProxy::handle_response(transport::Inbound& in) {
     shared_.metrics.drop(Drop::kBadResponse);
     return;
   }
-  shared_.metrics.response_received(msg.status());
   auto top = msg.top_via();
   if (top.ok()) {
     auto owner = branch_worker((*top)->branch);
@@ -198,6 +241,7 @@ void EdgeProxy::handle_response(transport::Inbound& in) {
       return;
     }
   }
+  shared_.metrics.response_received(msg.status());  // counted once, by the worker that owns it
   txn::Received r = table_.receive_response(std::move(in.message), now());
   if (r.disposition == txn::Disposition::kNoMatch && r.message) forward_stray_response(*r.message);
 }
@@ -263,8 +307,10 @@ void EdgeProxy::route_new_request(TransactionId txn, const sip::Message& request
   }
   // From upstream: the flow token names the client's flow.
   if (!decoded) {
-    shared_.metrics.drop(Drop::kNoRoute);
-    respond(txn, request, 480);
+    if (!fork_to_request_uri(c, request)) {
+      shared_.metrics.drop(Drop::kNoRoute);
+      respond(txn, request, 480);  // no client of ours can be named by this request
+    }
     return;
   }
   if (!shared_.transport.flow_alive(decoded->flow)) {
@@ -302,6 +348,30 @@ bool EdgeProxy::fork_to_flow(Call& call, const sip::Message& request, const net:
   if (flow.local_socket_id >= sockets.size()) return false;
   Destination dest{.flow = flow, .transport = flow.transport, .endpoint = flow.remote, .server_name = {}};
   return start_branch(call, request, std::move(dest), sockets[flow.local_socket_id], token, false, 0);
+}
+
+bool EdgeProxy::fork_to_request_uri(Call& call, const sip::Message& request) {
+  const sip::Uri& ruri = request.request_uri();
+  if (!ruri.is_sip() || shared_.identity.is_us(ruri)) return false;
+  auto addr = net::Address::parse(canonical_host(ruri.host));
+  if (!addr.ok()) return false;  // a name: not ours to resolve for a client
+  net::Transport t = ruri.scheme == sip::UriScheme::kSips ? net::Transport::kTls : net::Transport::kUdp;
+  if (!ruri.transport().empty()) {
+    auto parsed = net::parse_transport(ruri.transport());
+    if (!parsed) return false;
+    t = *parsed;
+  }
+  net::Endpoint target{addr->unmapped(), ruri.port != 0 ? ruri.port : net::default_sip_port(t)};
+  if (auto flow = shared_.aliases.find(t, target); flow && shared_.transport.flow_alive(*flow)) {
+    call.client_flow = *flow;
+    call.has_client_flow = true;
+    auto token = shared_.tokens.encode(*flow);
+    return fork_to_flow(call, request, *flow, token.ok() ? std::string_view(*token) : std::string_view{});
+  }
+  const transport::LocalSocket* out = shared_.transport.socket_for(t, target.address.family());
+  if (out == nullptr) return false;
+  Destination dest{.flow = std::nullopt, .transport = t, .endpoint = target, .server_name = {}};
+  return start_branch(call, request, std::move(dest), *out, {}, false, 0);
 }
 
 bool EdgeProxy::start_branch(Call& call, const sip::Message& request, Destination dest,
@@ -354,6 +424,7 @@ bool EdgeProxy::start_branch(Call& call, const sip::Message& request, Destinatio
   }
   txn_context_[*id] = ctx;
   branch_call_[*id] = &call;
+  if (call.invite) start_timer_c(*id);
   call.branches.push_back(
       Branch{.txn = *id, .forwarded = std::move(bytes), .target_index = target_index, .to_upstream = to_upstream});
   return true;
@@ -501,6 +572,7 @@ void EdgeProxy::on_response(TransactionId txn, sip::MessagePtr& response) {
   if (status == 100) return;  // hop by hop (§16.7 step 5)
   if (status < 200) {
     call.branches[branch_index].provisional = true;
+    if (timer_c_.contains(txn)) start_timer_c(txn);
     if (call.branches[branch_index].cancel_pending) cancel_branch(call, call.branches[branch_index]);
     if (!call.final_sent && call.server != txn::kNoTransaction) {
       shared_.metrics.response_sent(status);
@@ -541,9 +613,10 @@ void EdgeProxy::on_failure(TransactionId txn, txn::Failure failure) {
 
 void EdgeProxy::branch_final(Call& call, Branch& branch, uint16_t status, std::string response_bytes) {
   branch.done = true;
-  // RFC 3263 §4.3: on 503 or no answer, try the next upstream target.
-  if (branch.to_upstream && (status == 503 || status == 408) && !call.cancelled && !call.final_sent &&
-      call.server != txn::kNoTransaction) {
+  // RFC 3263 §4.3: on 503 or no answer, try the next upstream target. A target that sent a
+  // provisional answered: its later 408 (Timer C) is the callee's, not a dead server.
+  if (branch.to_upstream && !branch.provisional && (status == 503 || status == 408) && !call.cancelled &&
+      !call.final_sent && call.server != txn::kNoTransaction) {
     size_t next = branch.target_index + 1;
     if (const sip::Message* request = table_.request(call.server);
         request && call.targets && next < call.targets->size()) {
@@ -579,6 +652,7 @@ void EdgeProxy::maybe_finish(Call& call) {
 }
 
 void EdgeProxy::on_terminated(TransactionId txn) {
+  timer_c_.erase(txn);
   if (auto ctx = txn_context_.find(txn); ctx != txn_context_.end()) {
     if (auto d = destinations_.find(ctx->second); d != destinations_.end()) {
       if (d->second.flow && d->second.flow->connection_id != 0) {

@@ -25,6 +25,7 @@
 #include "common/clock.h"
 #include "nat/flow_token.h"
 #include "net/sip_resolver.h"
+#include "proxy/alias_table.h"
 #include "proxy/local_identity.h"
 #include "proxy/proxy_config.h"
 #include "proxy/proxy_metrics.h"
@@ -52,6 +53,7 @@ struct ProxyShared {
   transport::TransportLayer& transport;
   const LocalIdentity& identity;
   const nat::FlowTokenCodec& tokens;
+  AliasTable& aliases;
   UpstreamSource upstream;
   ProxyMetrics& metrics;
   std::shared_ptr<spdlog::logger> log;  // shared_ptr: spdlog's API hands loggers out that way
@@ -72,7 +74,8 @@ class EdgeProxy final : public transport::MessageHandler,
 
   // Runs due transaction timers; the daemon calls it from the worker's timer.
   void advance();
-  std::optional<TimePoint> next_deadline() const { return table_.next_deadline(); }
+  // The earliest of the transaction timers and the proxy's own Timer C.
+  std::optional<TimePoint> next_deadline() const;
   size_t transactions() const { return table_.size(); }
   // Called after every event so the daemon can re-arm the worker's timer.
   void set_deadline_listener(std::function<void(std::optional<TimePoint>)> fn) { deadline_listener_ = std::move(fn); }
@@ -132,6 +135,9 @@ class EdgeProxy final : public transport::MessageHandler,
   // left or sending failed at once.
   bool fork_to_upstream(Call& call, const sip::Message& request, size_t index);
   bool fork_to_flow(Call& call, const sip::Message& request, const net::Flow& flow, std::string_view token);
+  // A request from upstream without a flow token: to the Request-URI's address (numeric only),
+  // over a connection the client aliased (RFC 5923) when there is one.
+  bool fork_to_request_uri(Call& call, const sip::Message& request);
   bool start_branch(Call& call, const sip::Message& request, Destination dest, const transport::LocalSocket& out,
                     std::string_view rr_token, bool to_upstream, size_t target_index);
   void branch_final(Call& call, Branch& branch, uint16_t status, std::string response_bytes);
@@ -149,6 +155,11 @@ class EdgeProxy final : public transport::MessageHandler,
   const transport::LocalSocket* socket_for_upstream(const UpstreamTarget& t) const;
   uint64_t remember(Destination dest);
   void keep_flow(const net::Flow& flow, std::chrono::seconds how_long);
+  // Timer C (RFC 3261 §16.6 step 11, §16.8): started when an INVITE branch is sent, restarted
+  // by each provisional response; when it fires the branch is CANCELled (or, without any
+  // provisional, abandoned) and counts as a 408.
+  void start_timer_c(txn::TransactionId branch);
+  void fire_timer_c(TimePoint now);
   void notify_deadline();
   TimePoint now() const { return clock_.now(); }
 
@@ -167,6 +178,10 @@ class EdgeProxy final : public transport::MessageHandler,
   absl::flat_hash_map<txn::TransactionId, Call*> branch_call_;                      // client txn -> call
   absl::flat_hash_map<uint64_t, std::vector<txn::TransactionId>> connection_txns_;  // pending connects
   std::function<void(std::optional<TimePoint>)> deadline_listener_;
+  // Min-heap of (deadline, branch); an entry is live only while timer_c_[branch] still equals
+  // its deadline (restarts leave the old entry behind to be skipped).
+  std::vector<std::pair<TimePoint, txn::TransactionId>> timer_c_heap_;
+  absl::flat_hash_map<txn::TransactionId, TimePoint> timer_c_;
 };
 
 }  // namespace pinhole::proxy

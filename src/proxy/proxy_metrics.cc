@@ -24,6 +24,8 @@ std::string_view drop_name(Drop d) {
       return "no_route";
     case Drop::kUpstreamUnavailable:
       return "upstream_unavailable";
+    case Drop::kTimerC:
+      return "timer_c";
     case Drop::kCount:
       break;
   }

@@ -22,6 +22,7 @@ enum class Drop : uint8_t {
   kFlowFailed,           // 430
   kNoRoute,              // 480 / 404: a request from upstream naming no client
   kUpstreamUnavailable,  // 503: no upstream target could be reached
+  kTimerC,               // an INVITE branch rang too long without a final answer (408)
   kCount,
 };
 std::string_view drop_name(Drop d);

@@ -103,6 +103,7 @@ class EdgeProxyTest : public ::testing::Test {
                 .transport = transport_,
                 .identity = identity_,
                 .tokens = codec_,
+                .aliases = aliases_,
                 .upstream = [this] { return targets_; },
                 .metrics = metrics_,
                 .log = std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>()),
@@ -144,6 +145,7 @@ class EdgeProxyTest : public ::testing::Test {
   FakeTransport transport_;
   nat::FlowTokenCodec codec_;
   LocalIdentity identity_;
+  AliasTable aliases_;
   MetricsRegistry registry_;
   ProxyMetrics metrics_;
   std::shared_ptr<const UpstreamTargets> targets_;
@@ -302,6 +304,59 @@ TEST_F(EdgeProxyTest, CancelIsPropagatedAfterAProvisional) {
     if (m->is_response() && m->status() == 487) saw_487 = true;
   }
   EXPECT_TRUE(saw_487);
+}
+
+TEST_F(EdgeProxyTest, TimerCCancelsABranchThatRingsTooLong) {
+  config_.timer_c_seconds = 181;
+  std::string invite =
+      "INVITE sip:bob@lab.example SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5062;branch=z9hG4bK-tc;rport\r\n"
+      "Max-Forwards: 70\r\nFrom: <sip:alice@lab.example>;tag=a1\r\nTo: <sip:bob@lab.example>\r\n"
+      "Call-ID: tc1\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@192.168.1.10:5062>\r\nContent-Length: 0\r\n\r\n";
+  deliver(kClientUdp, invite);
+  EXPECT_EQ(transport_.take().msg()->status(), 100);
+  Sent up = transport_.take();
+  clock_.advance(std::chrono::seconds(100));
+  deliver(kUpstream, answer(*up.msg(), 180));  // restarts Timer C
+  EXPECT_EQ(transport_.take().msg()->status(), 180);
+  ASSERT_TRUE(proxy_.next_deadline().has_value());
+  clock_.advance(std::chrono::seconds(180));
+  proxy_.advance();
+  EXPECT_TRUE(transport_.sent.empty()) << "Timer C must restart on the 180";
+  clock_.advance(std::chrono::seconds(2));
+  proxy_.advance();
+  bool cancel = false, timeout = false;
+  while (!transport_.sent.empty()) {
+    auto m = transport_.take().msg();
+    if (m->is_request() && m->method() == sip::Method::kCancel) cancel = true;
+    if (m->is_response() && m->status() == 408) timeout = true;
+  }
+  EXPECT_TRUE(cancel);
+  EXPECT_TRUE(timeout);
+}
+
+TEST_F(EdgeProxyTest, AliasOfATrustedTcpPeerCarriesRequestsWithoutToken) {
+  config_.alias = AliasPolicy::kTrusted;
+  config_.trusted_peers = {*net::Address::parse("198.51.100.8")};
+  // The client's REGISTER over TCP with ;alias: its sent-by now names the connection.
+  std::string reg(kRegister);
+  reg.replace(reg.find("SIP/2.0/UDP 192.168.1.10:5062;branch=z9hG4bK-r1"), 48,
+              "SIP/2.0/TCP 198.51.100.8:5070;branch=z9hG4bK-r1;alias");
+  deliver(kClientTcp, reg);
+  transport_.take();
+  std::string invite =
+      "INVITE sip:alice@198.51.100.8:5070;transport=tcp SIP/2.0\r\n"
+      "Via: SIP/2.0/UDP 203.0.113.20;branch=z9hG4bK-i9\r\n"
+      "Max-Forwards: 69\r\nFrom: <sip:bob@lab.example>;tag=b1\r\nTo: <sip:alice@lab.example>\r\n"
+      "Call-ID: call9\r\nCSeq: 1 INVITE\r\nContact: <sip:bob@203.0.113.50>\r\nContent-Length: 0\r\n\r\n";
+  deliver(kUpstream, invite);
+  EXPECT_EQ(transport_.take().msg()->status(), 100);
+  EXPECT_EQ(transport_.take().flow, kClientTcp);
+
+  // Without trust the alias is ignored: the request goes by address (a new connection).
+  config_.trusted_peers.clear();
+  EXPECT_FALSE(alias_allowed(config_, Transport::kTcp, *net::Address::parse("198.51.100.8")));
+  EXPECT_TRUE(alias_allowed(ProxyConfig{}, Transport::kTls, *net::Address::parse("198.51.100.8")));
+  EXPECT_FALSE(alias_allowed(ProxyConfig{}, Transport::kTcp, *net::Address::parse("198.51.100.8")));
 }
 
 }  // namespace
