@@ -32,7 +32,7 @@ class WorkerTimer {
   WorkerTimer(boost::asio::io_context& io, proxy::EdgeProxy& proxy) : timer_(io), proxy_(proxy) {}
 
   void on_deadline(std::optional<TimePoint> deadline) {
-    if (!deadline) return;
+    if (!deadline || shut_down_) return;
     if (armed_ && *deadline >= armed_at_) return;
     armed_ = true;
     armed_at_ = *deadline;
@@ -43,12 +43,18 @@ class WorkerTimer {
       proxy_.advance();  // calls on_deadline with the next one
     });
   }
-  void cancel() { timer_.cancel(); }
+  // For shutdown, on the worker's thread: a pending timer would keep the worker's loop from
+  // running dry, so the transport's stop() would wait for it (up to Timer D's 32 s).
+  void shut_down() {
+    shut_down_ = true;
+    timer_.cancel();
+  }
 
  private:
   boost::asio::steady_timer timer_;
   proxy::EdgeProxy& proxy_;
   bool armed_ = false;
+  bool shut_down_ = false;
   TimePoint armed_at_{};
 };
 
@@ -183,6 +189,10 @@ int Daemon::run() {
   p.log->info("pinhole running: {} workers, upstream {}", p.transport->worker_count(), p.config.proxy.upstream.uri);
   auto guard = boost::asio::make_work_guard(p.main_io);
   p.main_io.run();
+  for (uint32_t w = 0; w < p.transport->worker_count(); ++w) {
+    WorkerTimer* t = p.timers[w].get();
+    p.transport->post(w, [t] { t->shut_down(); });
+  }
   p.transport->stop();
   p.log->info("stopped");
   return 0;

@@ -2,8 +2,7 @@
 
 #include <sys/socket.h>
 
-#include <boost/asio/ip/v6_only.hpp>
-#include <boost/asio/socket_base.hpp>
+#include "transport/asio.h"
 
 namespace pinhole::transport {
 namespace {

@@ -3,13 +3,12 @@
 // IPV6_V6ONLY so an IPv6 listener never receives IPv4-mapped traffic meant for an IPv4 one).
 #pragma once
 
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ip/udp.hpp>
 #include <boost/system/error_code.hpp>
 #include <cstring>
 
 #include "common/result.h"
 #include "net/address.h"
+#include "transport/asio.h"
 
 namespace pinhole::transport {
 

@@ -1,11 +1,10 @@
 #include "transport/stream_connection.h"
 
 #include <algorithm>
-#include <boost/asio/post.hpp>
-#include <boost/asio/write.hpp>
 #include <utility>
 
 #include "sip/message.h"
+#include "transport/asio.h"
 #include "transport/socket_util.h"
 #include "transport/worker.h"
 

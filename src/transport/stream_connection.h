@@ -10,9 +10,6 @@
 // object is deleted after its callbacks, never from inside them (DESIGN.md §4 deferred delete).
 #pragma once
 
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -25,6 +22,7 @@
 
 #include "net/flow.h"
 #include "sip/stream_framer.h"
+#include "transport/asio.h"
 
 namespace pinhole::transport {
 

@@ -4,14 +4,13 @@
 // new StreamConnection owned by the worker's ConnectionTable. Owned by its Worker; its thread.
 #pragma once
 
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <memory>
 
 #include "common/result.h"
 #include "net/address.h"
 #include "net/transport.h"
+#include "transport/asio.h"
 
 namespace pinhole::transport {
 

@@ -2,10 +2,10 @@
 
 #include <openssl/ssl.h>
 
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <string>
 
 #include "net/address.h"
+#include "transport/asio.h"
 #include "transport/startup_error.h"
 
 namespace pinhole::transport {

@@ -5,13 +5,11 @@
 // several threads once configured).
 #pragma once
 
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/context.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <memory>
 #include <string_view>
 
 #include "common/result.h"
+#include "transport/asio.h"
 #include "transport/transport_layer.h"
 
 namespace pinhole::transport {

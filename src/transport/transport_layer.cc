@@ -1,9 +1,9 @@
 #include "transport/transport_layer.h"
 
-#include <boost/asio/post.hpp>
 #include <string>
 #include <utility>
 
+#include "transport/asio.h"
 #include "transport/startup_error.h"
 #include "transport/stream_connection.h"
 #include "transport/stream_listener.h"

@@ -1,11 +1,11 @@
 #include "transport/udp_endpoint.h"
 
 #include <algorithm>
-#include <boost/asio/post.hpp>
 #include <cerrno>
 #include <cstring>
 
 #include "sip/message.h"
+#include "transport/asio.h"
 #include "transport/socket_util.h"
 #include "transport/startup_error.h"
 #include "transport/worker.h"

@@ -13,7 +13,6 @@
 #include <sys/socket.h>
 
 #include <atomic>
-#include <boost/asio/ip/udp.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -23,6 +22,7 @@
 
 #include "common/result.h"
 #include "net/address.h"
+#include "transport/asio.h"
 
 namespace pinhole::transport {
 

@@ -1,9 +1,9 @@
 #include "transport/worker.h"
 
-#include <boost/asio/post.hpp>
 #include <cstdio>
 #include <exception>
 
+#include "transport/asio.h"
 #include "transport/stream_connection.h"
 #include "transport/stream_listener.h"
 #include "transport/udp_endpoint.h"

@@ -4,8 +4,6 @@
 #pragma once
 
 #include <atomic>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -13,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "transport/asio.h"
 #include "transport/connection_table.h"
 #include "transport/layer_shared.h"
 #include "transport/worker_counters.h"

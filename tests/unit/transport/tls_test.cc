@@ -2,14 +2,9 @@
 // open with the upstream certificate verified (refused when untrusted, accepted with ca_file).
 #include <gtest/gtest.h>
 
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/read_until.hpp>
-#include <boost/asio/ssl.hpp>
-#include <boost/asio/write.hpp>
 #include <thread>
 
+#include "transport/asio.h"
 #include "transport/socket_util.h"
 #include "transport/transport_layer.h"
 #include "transport_test_support.h"

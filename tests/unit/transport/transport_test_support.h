@@ -179,7 +179,10 @@ struct Harness {
       c.notify_all();
     });
     std::unique_lock lock(m);
-    c.wait_for(lock, kDeadline, [&] { return result.has_value(); });
+    if (!c.wait_for(lock, kDeadline, [&] { return result.has_value(); })) {
+      std::fprintf(stderr, "worker %u did not run the task in time\n", worker);
+      std::abort();  // the task still refers to this frame: no way to fail softly
+    }
     return std::move(*result);
   }
 
