@@ -13,7 +13,6 @@
 
 #include <spdlog/logger.h>
 
-#include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -24,6 +23,7 @@
 
 #include "common/metrics.h"
 #include "net/address.h"
+#include "transport/asio.h"  // Asio with a GCC false positive silenced (see there)
 
 namespace pinhole::app {
 

@@ -18,15 +18,14 @@
 #include <initializer_list>
 #include <iterator>
 #include <limits>
-#include <mutex>
 #include <optional>
-#include <set>
 #include <sstream>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "common/startup_error.h"
 #include "nat/flow_token.h"
 #include "sip/host.h"
 #include "sip/uri.h"
@@ -41,18 +40,9 @@ constexpr uint64_t kMaxWorkers = 256;
 // stream connection may grow while framing.
 constexpr uint64_t kMaxMessageSizeLimit = uint64_t{16} * 1024 * 1024;
 
-// Error::what is a string_view (the data plane's errors are static strings). Config errors are
-// built at run time and rare (start-up, reload, --check-config), so each distinct text is kept
-// here for the life of the process; the set is never destroyed so a view stays valid even in
-// static destructors.
-std::string_view keep_error_text(std::string text) {
-  static std::mutex mutex;
-  static auto* texts = new std::set<std::string, std::less<>>();
-  std::lock_guard lock(mutex);
-  return *texts->insert(std::move(text)).first;
-}
-
-Error config_error(std::string text) { return Error{kConfigErrorStatus, keep_error_text(std::move(text))}; }
+// Error::what is a string_view; config errors are built at run time, so their text is kept for
+// the process's life (common/startup_error.h).
+Error config_error(std::string text) { return startup_error(kConfigErrorStatus, std::move(text)); }
 
 // A problem found while loading; caught in parse_config.
 struct Failure {

@@ -1,11 +1,9 @@
 #include "app/daemon.h"
-
+// Before any other Asio include: it silences a GCC false positive inside Asio's own lines.
+#include "transport/asio.h"
+// (a separate block, so clang-format keeps the order)
 #include <spdlog/spdlog.h>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <optional>
 #include <thread>
@@ -13,12 +11,12 @@
 #include "app/admin_server.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/startup_error.h"
 #include "nat/flow_token.h"
 #include "net/sip_resolver.h"
 #include "proxy/edge_proxy.h"
 #include "proxy/local_identity.h"
 #include "proxy/proxy_metrics.h"
-#include "transport/startup_error.h"
 #include "transport/transport_layer.h"
 
 namespace pinhole::app {
@@ -91,7 +89,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
       p.config.proxy.flow_token_key, p.config.proxy.flow_token_previous_key.empty()
                                          ? std::nullopt
                                          : std::optional<std::string_view>(p.config.proxy.flow_token_previous_key));
-  if (!tokens.ok()) return transport::startup_error(500, "flow_tokens: " + std::string(tokens.error().what));
+  if (!tokens.ok()) return startup_error(500, "flow_tokens: " + std::string(tokens.error().what));
   p.tokens.emplace(std::move(*tokens));
 
   auto transport = transport::TransportLayer::create(p.config.transport);
@@ -99,7 +97,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
   p.transport = std::move(*transport);
 
   auto upstream = net::ResolvedUpstream::start(p.config.proxy.upstream.uri, net::ResolverOptions{});
-  if (!upstream.ok()) return transport::startup_error(500, "upstream: " + std::string(upstream.error().what));
+  if (!upstream.ok()) return startup_error(500, "upstream: " + std::string(upstream.error().what));
   p.upstream = std::move(*upstream);
 
   p.identity = std::make_unique<proxy::LocalIdentity>(p.transport->local_sockets());
@@ -159,7 +157,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
       p.admin = std::make_unique<AdminServer>(p.main_io, p.config.admin.listen, p.metrics, p.logging.logger("admin"));
       p.admin->start();
     } catch (const std::exception& e) {
-      return transport::startup_error(500, std::string("admin: ") + e.what());
+      return startup_error(500, std::string("admin: ") + e.what());
     }
   }
   return std::unique_ptr<Daemon>(new Daemon(std::move(parts)));

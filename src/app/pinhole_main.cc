@@ -2,12 +2,15 @@
 // stderr, SIGTERM/SIGINT stop it); `pinhole --check-config FILE` validates a config and exits.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <exception>
 #include <string>
 
 #include "app/config.h"
 #include "app/daemon.h"
 
-int main(int argc, char** argv) {
+namespace {
+
+int run(int argc, char** argv) {
   CLI::App cli{"pinhole: SIP edge proxy for NATed phones"};
   std::string config_path;
   std::string check_path;
@@ -43,4 +46,16 @@ int main(int argc, char** argv) {
     return 1;
   }
   return (*daemon)->run();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Exceptions are for start-up bugs only (DESIGN.md §4); say what happened rather than abort.
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "pinhole: fatal: %s\n", e.what());
+    return 1;
+  }
 }

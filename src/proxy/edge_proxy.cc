@@ -210,7 +210,7 @@ void EdgeProxy::handle_request(transport::Inbound& in) {
       reply.endpoint = reply.flow->remote;
     }
   }
-  uint64_t ctx = remember(std::move(reply));
+  uint64_t ctx = remember(reply);
   current_flow_ = &in.flow;
   txn::Received r = table_.receive_request(std::move(in.message), reliability_of(in.flow.transport), ctx, now());
   current_flow_ = nullptr;
@@ -338,7 +338,7 @@ bool EdgeProxy::fork_to_upstream(Call& call, const sip::Message& request, size_t
     Destination dest{.flow = std::nullopt, .transport = t.transport, .endpoint = t.endpoint, .server_name = t.host};
     std::string token;
     if (auto tok = shared_.tokens.encode(call.client_flow); tok.ok()) token = std::move(*tok);
-    if (start_branch(call, request, std::move(dest), *out, token, true, index)) return true;
+    if (start_branch(call, request, dest, *out, token, true, index)) return true;
   }
   return false;
 }
@@ -347,7 +347,7 @@ bool EdgeProxy::fork_to_flow(Call& call, const sip::Message& request, const net:
   const auto& sockets = shared_.transport.local_sockets();
   if (flow.local_socket_id >= sockets.size()) return false;
   Destination dest{.flow = flow, .transport = flow.transport, .endpoint = flow.remote, .server_name = {}};
-  return start_branch(call, request, std::move(dest), sockets[flow.local_socket_id], token, false, 0);
+  return start_branch(call, request, dest, sockets[flow.local_socket_id], token, false, 0);
 }
 
 bool EdgeProxy::fork_to_request_uri(Call& call, const sip::Message& request) {
@@ -371,10 +371,10 @@ bool EdgeProxy::fork_to_request_uri(Call& call, const sip::Message& request) {
   const transport::LocalSocket* out = shared_.transport.socket_for(t, target.address.family());
   if (out == nullptr) return false;
   Destination dest{.flow = std::nullopt, .transport = t, .endpoint = target, .server_name = {}};
-  return start_branch(call, request, std::move(dest), *out, {}, false, 0);
+  return start_branch(call, request, dest, *out, {}, false, 0);
 }
 
-bool EdgeProxy::start_branch(Call& call, const sip::Message& request, Destination dest,
+bool EdgeProxy::start_branch(Call& call, const sip::Message& request, const Destination& dest,
                              const transport::LocalSocket& out, std::string_view rr_token, bool to_upstream,
                              size_t target_index) {
   Rewrite rw;
@@ -697,9 +697,9 @@ bool EdgeProxy::send(TransactionId txn, uint64_t context, std::string_view bytes
   return true;
 }
 
-uint64_t EdgeProxy::remember(Destination dest) {
+uint64_t EdgeProxy::remember(const Destination& dest) {
   uint64_t ctx = next_context_++;
-  destinations_.emplace(ctx, std::move(dest));
+  destinations_.emplace(ctx, dest);
   return ctx;
 }
 

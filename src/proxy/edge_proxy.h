@@ -138,7 +138,7 @@ class EdgeProxy final : public transport::MessageHandler,
   // A request from upstream without a flow token: to the Request-URI's address (numeric only),
   // over a connection the client aliased (RFC 5923) when there is one.
   bool fork_to_request_uri(Call& call, const sip::Message& request);
-  bool start_branch(Call& call, const sip::Message& request, Destination dest, const transport::LocalSocket& out,
+  bool start_branch(Call& call, const sip::Message& request, const Destination& dest, const transport::LocalSocket& out,
                     std::string_view rr_token, bool to_upstream, size_t target_index);
   void branch_final(Call& call, Branch& branch, uint16_t status, std::string response_bytes);
   void maybe_finish(Call& call);
@@ -153,7 +153,7 @@ class EdgeProxy final : public transport::MessageHandler,
                              std::string_view extra_headers);
   bool is_from_upstream(const net::Endpoint& source) const;
   const transport::LocalSocket* socket_for_upstream(const UpstreamTarget& t) const;
-  uint64_t remember(Destination dest);
+  uint64_t remember(const Destination& dest);
   void keep_flow(const net::Flow& flow, std::chrono::seconds how_long);
   // Timer C (RFC 3261 §16.6 step 11, §16.8): started when an INVITE branch is sent, restarted
   // by each provisional response; when it fires the branch is CANCELled (or, without any

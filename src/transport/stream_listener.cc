@@ -3,8 +3,8 @@
 #include <chrono>
 #include <utility>
 
+#include "common/startup_error.h"
 #include "transport/socket_util.h"
-#include "transport/startup_error.h"
 #include "transport/stream_connection.h"
 #include "transport/worker.h"
 

@@ -4,9 +4,9 @@
 
 #include <string>
 
+#include "common/startup_error.h"
 #include "net/address.h"
 #include "transport/asio.h"
-#include "transport/startup_error.h"
 
 namespace pinhole::transport {
 namespace {

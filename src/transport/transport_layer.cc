@@ -3,8 +3,8 @@
 #include <string>
 #include <utility>
 
+#include "common/startup_error.h"
 #include "transport/asio.h"
-#include "transport/startup_error.h"
 #include "transport/stream_connection.h"
 #include "transport/stream_listener.h"
 #include "transport/transport_layer_impl.h"

@@ -4,10 +4,10 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/startup_error.h"
 #include "sip/message.h"
 #include "transport/asio.h"
 #include "transport/socket_util.h"
-#include "transport/startup_error.h"
 #include "transport/worker.h"
 
 namespace pinhole::transport {

@@ -181,11 +181,11 @@ class TransactionTable {
   };
 
   struct TimerEntry {
-    TimePoint deadline;
-    uint64_t seq;  // FIFO among equal deadlines
-    TransactionId txn;
-    uint32_t generation;
-    TimerName timer;
+    TimePoint deadline{};
+    uint64_t seq = 0;  // FIFO among equal deadlines
+    TransactionId txn = kNoTransaction;
+    uint32_t generation = 0;
+    TimerName timer = TimerName::kA;
   };
 
   // Counts nested table calls: the graveyard is emptied when the outermost returns.

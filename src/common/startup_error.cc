@@ -1,9 +1,9 @@
-#include "transport/startup_error.h"
+#include "common/startup_error.h"
 
 #include <mutex>
 #include <set>
 
-namespace pinhole::transport {
+namespace pinhole {
 
 std::string_view intern_error_text(std::string text) {
   // Function statics: created on first failure, reachable until exit (not a leak for LSan).
@@ -14,4 +14,4 @@ std::string_view intern_error_text(std::string text) {
   return *it;
 }
 
-}  // namespace pinhole::transport
+}  // namespace pinhole
