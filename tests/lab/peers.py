@@ -165,7 +165,7 @@ def make_cert(lab):
 
 def pinhole_config(lab, cert, key):
     """The config schema the lead fixed for the lab (DESIGN.md section 7)."""
-    text = f"""workers: 1
+    text = f"""workers: 2
 listen:
   - {{ transport: udp, address: {PIN}, port: 5060 }}
   - {{ transport: tcp, address: {PIN}, port: 5060 }}
