@@ -125,10 +125,20 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
     p.timers.push_back(std::move(timer));
   }
 
-  // Gauges read at scrape time. Transaction counts are read from another thread without a lock:
-  // a size read racing an insert is only a slightly stale number, and flat_hash_map::size() is a
-  // plain load — still, keep it per worker through the worker's own post would cost a round trip
-  // per scrape; we accept the benign race on a word-sized read.
+  // Gauges read at scrape time, from the admin thread: every source is thread-safe (atomics
+  // the workers refresh, the transport's locked directory and counters).
+  std::vector<proxy::EdgeProxy*> workers = p.shared->workers;
+  p.metrics.gauge_function("pinhole_transactions", "Live SIP transactions, all workers", {}, [workers] {
+    size_t n = 0;
+    for (const auto* w : workers) n += w->transactions();
+    return static_cast<double>(n);
+  });
+  p.metrics.gauge_function("pinhole_proxied_requests", "Requests being proxied (server transaction and branches)", {},
+                           [workers] {
+                             size_t n = 0;
+                             for (const auto* w : workers) n += w->calls();
+                             return static_cast<double>(n);
+                           });
   transport::TransportLayer* tl = p.transport.get();
   p.metrics.gauge_function("pinhole_connections_open", "Open TCP/TLS connections (flows)", {},
                            [tl] { return static_cast<double>(tl->open_connections()); });

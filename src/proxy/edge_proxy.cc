@@ -158,6 +158,8 @@ void EdgeProxy::fire_timer_c(TimePoint t) {
 }
 
 void EdgeProxy::notify_deadline() {
+  transactions_.store(table_.size(), std::memory_order_relaxed);
+  calls_count_.store(calls_.size(), std::memory_order_relaxed);
   if (deadline_listener_) deadline_listener_(next_deadline());
 }
 

@@ -14,6 +14,7 @@
 // response whose branch names another worker is posted to that worker's proxy.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -76,7 +77,10 @@ class EdgeProxy final : public transport::MessageHandler,
   void advance();
   // The earliest of the transaction timers and the proxy's own Timer C.
   std::optional<TimePoint> next_deadline() const;
-  size_t transactions() const { return table_.size(); }
+  // Live transactions and calls, for the metrics gauges: read from the scrape thread, so kept in
+  // atomics refreshed after every event (the tables themselves are this worker's alone).
+  size_t transactions() const { return transactions_.load(std::memory_order_relaxed); }
+  size_t calls() const { return calls_count_.load(std::memory_order_relaxed); }
   // Called after every event so the daemon can re-arm the worker's timer.
   void set_deadline_listener(std::function<void(std::optional<TimePoint>)> fn) { deadline_listener_ = std::move(fn); }
 
@@ -178,6 +182,8 @@ class EdgeProxy final : public transport::MessageHandler,
   absl::flat_hash_map<txn::TransactionId, Call*> branch_call_;                      // client txn -> call
   absl::flat_hash_map<uint64_t, std::vector<txn::TransactionId>> connection_txns_;  // pending connects
   std::function<void(std::optional<TimePoint>)> deadline_listener_;
+  std::atomic<size_t> transactions_{0};
+  std::atomic<size_t> calls_count_{0};
   // Min-heap of (deadline, branch); an entry is live only while timer_c_[branch] still equals
   // its deadline (restarts leave the old entry behind to be skipped).
   std::vector<std::pair<TimePoint, txn::TransactionId>> timer_c_heap_;
