@@ -393,7 +393,12 @@ bool EdgeProxy::start_branch(Call& call, const sip::Message& request, const Dest
   rw.pop_routes = routes.our_routes;
   rw.strict_route = routes.strict_router;
   std::string branch = make_branch(static_cast<uint8_t>(worker_), loop_hash(request), next_branch_++);
-  rw.via = via_value(out, branch);
+  // A UDP request sent by address goes out of this worker's own socket, and its Via names that
+  // port, so the responses come straight back to this worker (no post from another one).
+  uint16_t via_port = 0;
+  if (!dest.flow && dest.transport == net::Transport::kUdp)
+    via_port = shared_.transport.udp_client_port(worker_, out.id);
+  rw.via = via_value(out, branch, via_port);
   const auto& sockets = shared_.transport.local_sockets();
   const transport::LocalSocket* in =
       call.source.local_socket_id < sockets.size() ? &sockets[call.source.local_socket_id] : &out;

@@ -95,10 +95,13 @@ std::string proxy_uri(const transport::LocalSocket& socket, std::string_view tok
   return out;
 }
 
-std::string via_value(const transport::LocalSocket& socket, std::string_view branch) {
+std::string via_value(const transport::LocalSocket& socket, std::string_view branch, uint16_t port) {
   std::string out = "SIP/2.0/";
   for (char c : net::transport_name(socket.transport)) out.push_back(static_cast<char>(c - 'a' + 'A'));
-  out.append(" ").append(host_text(socket)).append(":").append(std::to_string(socket.advertised_port));
+  out.append(" ")
+      .append(host_text(socket))
+      .append(":")
+      .append(std::to_string(port != 0 ? port : socket.advertised_port));
   out.append(";branch=").append(branch).append(";rport");
   return out;
 }

@@ -39,8 +39,9 @@ ViaFix via_fix_for(const sip::Via& top, const net::Endpoint& source, bool force_
 
 // `<sip:TOKEN@host:port;transport=x;lr[;ob]>` for a listener (its advertised address).
 std::string proxy_uri(const transport::LocalSocket& socket, std::string_view token, bool ob);
-// Our Via value for a listener: "SIP/2.0/UDP host:port;branch=...;rport".
-std::string via_value(const transport::LocalSocket& socket, std::string_view branch);
+// Our Via value for a listener: "SIP/2.0/UDP host:port;branch=...;rport". `port` overrides the
+// listener's advertised port (a worker's own UDP socket, see TransportLayer::udp_client_port).
+std::string via_value(const transport::LocalSocket& socket, std::string_view branch, uint16_t port = 0);
 
 struct Rewrite {
   ViaFix via_fix;

@@ -66,6 +66,7 @@ Status TransportLayerImpl::init() {
   for (uint32_t w = 0; w < config.workers; ++w) {
     workers_.push_back(std::make_unique<Worker>(w, shared_));
     workers_.back()->udp().resize(config.listeners.size());
+    workers_.back()->udp_client().resize(config.listeners.size());
     workers_.back()->listeners().resize(config.listeners.size());
   }
   for (size_t i = 0; i < config.listeners.size(); ++i) {
@@ -73,6 +74,9 @@ Status TransportLayerImpl::init() {
   }
   for (auto& worker : workers_) {
     for (auto& u : worker->udp()) {
+      if (u) u->start();
+    }
+    for (auto& u : worker->udp_client()) {
       if (u) u->start();
     }
     for (auto& l : worker->listeners()) {
@@ -92,6 +96,9 @@ Status TransportLayerImpl::bind_listener(uint32_t id, const ListenerSpec& spec) 
       if (!u) return u.error();
       bind = (*u)->local();
       worker->udp()[id] = std::move(u).value();
+      auto client = UdpEndpoint::open(*worker, id, net::Endpoint{bind.address, 0});
+      if (!client) return client.error();
+      worker->udp_client()[id] = std::move(client).value();
     } else {
       auto l = StreamListener::open(*worker, id, spec.transport, bind);
       if (!l) return l.error();
@@ -161,6 +168,12 @@ Worker* TransportLayerImpl::owner_of(uint64_t connection_id) const {
   return w < workers_.size() ? workers_[w].get() : nullptr;
 }
 
+uint16_t TransportLayerImpl::udp_client_port(uint32_t worker, uint32_t socket_id) const {
+  if (worker >= workers_.size()) return 0;
+  const UdpEndpoint* client = workers_[worker]->udp_client(socket_id);
+  return client != nullptr ? client->local().port : 0;
+}
+
 bool TransportLayerImpl::send(const net::Flow& flow, std::string_view bytes) {
   if (shared_.stopping.load()) return false;
   if (flow.transport == net::Transport::kUdp) {
@@ -196,7 +209,16 @@ Result<net::Flow> TransportLayerImpl::send_to(uint32_t worker, net::Transport tr
   if (local == nullptr) return Error{503, "no listener for this transport and address family"};
   if (transport == net::Transport::kUdp) {
     net::Flow flow{transport, local->id, destination, 0};
-    if (!send(flow, bytes)) return Error{503, "UDP send failed"};
+    UdpEndpoint* client = workers_[worker]->udp_client(local->id);
+    bool sent = false;
+    if (client == nullptr) {
+      sent = send(flow, bytes);
+    } else if (workers_[worker]->on_own_thread()) {
+      sent = client->send(destination, bytes);
+    } else {
+      sent = client->send_now(destination, bytes);
+    }
+    if (!sent) return Error{503, "UDP send failed"};
     return flow;
   }
   if (auto reuse = shared_.directory.find_reusable(worker, transport, destination)) {

@@ -169,6 +169,11 @@ class TransportLayer {
   virtual Result<net::Flow> send_to(uint32_t worker, net::Transport transport, const net::Endpoint& destination,
                                     std::string_view bytes, std::string_view tls_server_name = {}) = 0;
 
+  // The port of `worker`'s own UDP socket on UDP listener `socket_id`, from which send_to()
+  // sends UDP: the Via of a request sent with send_to must name it, so the responses reach that
+  // worker (the listener's port is shared by all workers). 0 when there is none.
+  virtual uint16_t udp_client_port(uint32_t worker, uint32_t socket_id) const = 0;
+
   // The flow carries a registration or a dialog: do not close its connection for idleness
   // before `until` (monotonic). No effect on UDP flows or closed connections. Any thread.
   virtual void keep_flow_until(const net::Flow& flow, std::chrono::steady_clock::time_point until) = 0;

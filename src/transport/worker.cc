@@ -66,6 +66,9 @@ void Worker::close_all() {
   for (auto& u : udp_) {
     if (u) u->close();
   }
+  for (auto& u : udp_client_) {
+    if (u) u->close();
+  }
   for (auto& l : listeners_) {
     if (l) l->close();
   }

@@ -41,6 +41,13 @@ class Worker {
   std::vector<std::unique_ptr<UdpEndpoint>>& udp() { return udp_; }
   std::vector<std::unique_ptr<StreamListener>>& listeners() { return listeners_; }
   UdpEndpoint* udp(uint32_t socket_id) const;
+  // This worker's own socket per UDP listener (same address, a port of its own) for requests it
+  // sends with send_to: the responses, addressed to that port by our Via, come back to this
+  // worker. The listener's shared port would let the kernel hand them to any worker.
+  std::vector<std::unique_ptr<UdpEndpoint>>& udp_client() { return udp_client_; }
+  UdpEndpoint* udp_client(uint32_t socket_id) const {
+    return socket_id < udp_client_.size() ? udp_client_[socket_id].get() : nullptr;
+  }
 
   // Any thread. Never 0; the worker index is in the top 8 bits.
   uint64_t next_connection_id();
@@ -66,6 +73,7 @@ class Worker {
   MessageHandler* handler_ = nullptr;
   ConnectionTable connections_;
   std::vector<std::unique_ptr<UdpEndpoint>> udp_;
+  std::vector<std::unique_ptr<UdpEndpoint>> udp_client_;
   std::vector<std::unique_ptr<StreamListener>> listeners_;
   std::atomic<uint64_t> next_id_{0};
   std::thread thread_;

@@ -69,6 +69,7 @@ class FakeTransport final : public transport::TransportLayer {
     return flow.connection_id == 0 || !dead_connections.contains(flow.connection_id);
   }
   size_t open_connections() const override { return 0; }
+  uint16_t udp_client_port(uint32_t, uint32_t) const override { return 0; }
   transport::TransportCounters counters() const override { return {}; }
 
   Sent take() {

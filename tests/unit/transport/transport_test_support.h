@@ -99,6 +99,8 @@ class Peer {
   bool send(std::string_view bytes) const;
   // One datagram or read; nullopt on timeout; "" on orderly close.
   std::optional<std::string> receive() const;
+  // One datagram and who sent it; nullopt on timeout.
+  std::optional<std::pair<std::string, net::Endpoint>> receive_from() const;
   // Reads until `needle` has been seen (or close/timeout); returns all that was read.
   std::string receive_until(std::string_view needle) const;
   // True when the peer closed (EOF or reset) within the deadline, reading past any data.
@@ -316,6 +318,18 @@ inline std::optional<std::string> Peer::receive() const {
   if (n < 0) return std::nullopt;
   buf.resize(static_cast<size_t>(n));
   return buf;
+}
+
+inline std::optional<std::pair<std::string, net::Endpoint>> Peer::receive_from() const {
+  std::string buf(70000, '\0');
+  sockaddr_storage from{};
+  socklen_t length = sizeof(from);
+  ssize_t n = ::recvfrom(fd_, buf.data(), buf.size(), 0, reinterpret_cast<sockaddr*>(&from), &length);
+  if (n < 0) return std::nullopt;
+  buf.resize(static_cast<size_t>(n));
+  auto sender = net::Endpoint::from_sockaddr(from, length);
+  if (!sender.ok()) return std::nullopt;
+  return std::make_pair(std::move(buf), *sender);
 }
 
 inline std::string Peer::receive_until(std::string_view needle) const {

@@ -172,5 +172,32 @@ TEST(UdpTransport, BindFailureNamesTheAddress) {
   EXPECT_NE(r.error().what.find(taken.local().to_string()), std::string_view::npos) << r.error().what;
 }
 
+TEST(UdpTransport, SendToLeavesFromTheWorkersOwnSocketAndItsAnswersComeBackThere) {
+  auto config = udp_config(test::loopback4());
+  config.workers = 2;
+  Harness h(config);
+  ASSERT_TRUE(h.layer) << h.error->what;
+  Peer upstream = Peer::udp(test::loopback4());
+  for (uint32_t w = 0; w < 2; ++w) {
+    const uint16_t port = h.layer->udp_client_port(w, 0);
+    ASSERT_NE(port, 0);
+    EXPECT_NE(port, h.bound(0).port);  // not the shared listener port
+    ASSERT_TRUE(h.on_worker(w, [&] {
+      return h.layer->send_to(w, net::Transport::kUdp, upstream.local(), test::make_request("out-" + std::to_string(w)))
+          .ok();
+    }));
+    auto got = upstream.receive_from();
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->second.port, port);
+    // The upstream answers where the request came from: that worker, and only it, gets it.
+    ASSERT_TRUE(upstream.send_to(got->second, test::make_response("out-" + std::to_string(w), 200)));
+    ASSERT_TRUE(h.handler(w).wait_messages(1));
+  }
+  for (uint32_t w = 0; w < 2; ++w) {
+    std::lock_guard lock(h.handler(w).mu);
+    EXPECT_EQ(h.handler(w).messages.size(), 1u);
+  }
+}
+
 }  // namespace
 }  // namespace pinhole::transport
