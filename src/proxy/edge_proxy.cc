@@ -395,9 +395,12 @@ bool EdgeProxy::start_branch(Call& call, const sip::Message& request, const Dest
   std::string branch = make_branch(static_cast<uint8_t>(worker_), loop_hash(request), next_branch_++);
   // A UDP request sent by address goes out of this worker's own socket, and its Via names that
   // port, so the responses come straight back to this worker (no post from another one).
+  // Not when the listener advertises another port than it binds (a port-forwarding NAT in front):
+  // only the listener's port is forwarded there, so the responses must come to it.
   uint16_t via_port = 0;
-  if (!dest.flow && dest.transport == net::Transport::kUdp)
+  if (!dest.flow && dest.transport == net::Transport::kUdp && out.advertised_port == out.bound.port) {
     via_port = shared_.transport.udp_client_port(worker_, out.id);
+  }
   rw.via = via_value(out, branch, via_port);
   const auto& sockets = shared_.transport.local_sockets();
   const transport::LocalSocket* in =

@@ -69,7 +69,9 @@ class FakeTransport final : public transport::TransportLayer {
     return flow.connection_id == 0 || !dead_connections.contains(flow.connection_id);
   }
   size_t open_connections() const override { return 0; }
-  uint16_t udp_client_port(uint32_t, uint32_t) const override { return 0; }
+  uint16_t udp_client_port(uint32_t, uint32_t) const override { return client_port; }
+  uint16_t client_port = 0;
+  std::vector<transport::LocalSocket>& sockets() { return sockets_; }
   transport::TransportCounters counters() const override { return {}; }
 
   Sent take() {
@@ -188,6 +190,18 @@ TEST_F(EdgeProxyTest, RegisterGetsPathWithFlowTokenAndForcedRport) {
   EXPECT_EQ(back.flow, kClientUdp);
   EXPECT_EQ(back.msg()->status(), 200);
   EXPECT_EQ(back.msg()->vias()->size(), 1u);
+}
+
+TEST_F(EdgeProxyTest, UpstreamRequestsNameTheWorkersOwnPortUnlessThePortIsForwarded) {
+  transport_.client_port = 40123;
+  deliver(kClientUdp, kRegister);
+  EXPECT_EQ(transport_.take().msg()->top_via().value()->port, 40123);
+  // Behind a port-forwarding NAT (advertised port differs) only the listener's port is reachable.
+  transport_.sockets()[0].advertised_port = 15060;
+  std::string again(kRegister);
+  again.replace(again.find("z9hG4bK-r1"), 10, "z9hG4bK-r2");
+  deliver(kClientUdp, again);
+  EXPECT_EQ(transport_.take().msg()->top_via().value()->port, 15060);
 }
 
 TEST_F(EdgeProxyTest, InviteFromUpstreamFollowsTheFlowToken) {
