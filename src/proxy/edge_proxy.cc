@@ -74,7 +74,11 @@ std::chrono::seconds granted_expires(const sip::Message& response, std::chrono::
 }  // namespace
 
 EdgeProxy::EdgeProxy(ProxyShared& shared, uint32_t worker, const txn::TimerConfig& timers, const Clock& clock)
-    : shared_(shared), worker_(worker), clock_(clock), table_(timers, *this, *this) {}
+    : shared_(shared),
+      worker_(worker),
+      clock_(clock),
+      table_(timers, *this, *this),
+      reject_log_(shared.log, std::chrono::seconds(10)) {}
 
 EdgeProxy::~EdgeProxy() = default;
 
@@ -90,13 +94,12 @@ void EdgeProxy::on_message(transport::Inbound inbound) {
 }
 
 void EdgeProxy::on_unparsable(const net::Flow& flow, uint32_t /*worker*/, std::string_view bytes, const Error& error) {
-  shared_.metrics.drop(Drop::kUnparsable);
+  reject(Drop::kUnparsable, flow.remote, error.what);
   uint16_t status = error.status >= 400 ? error.status : 400;
   if (auto response = raw_error_response(bytes, status, shared_.config.server_name)) {
     shared_.metrics.response_sent(status);
     shared_.transport.send(flow, *response);
   }
-  shared_.log->debug("unparsable message from {}: {}", flow.remote.to_string(), error.what);
 }
 
 void EdgeProxy::on_flow_closed(const net::Flow& flow, bool connected) {
@@ -150,7 +153,7 @@ void EdgeProxy::fire_timer_c(TimePoint t) {
     Call& call = *it->second;
     for (auto& b : call.branches) {
       if (b.txn != txn || b.done) continue;
-      shared_.metrics.drop(Drop::kTimerC);
+      reject(Drop::kTimerC, call.source.remote, "INVITE branch without a final answer at Timer C: 408");
       cancel_branch(call, b);  // CANCEL now if it rang; else when (if) it does
       branch_final(call, b, 408, {});
     }
@@ -169,7 +172,7 @@ void EdgeProxy::handle_request(transport::Inbound& in) {
   static constexpr std::string_view kNoOptions[] = {""};
   sip::SanityPolicy policy{.forwarding = true, .proxy_options = std::span(kNoOptions, 0)};
   if (Status st = sip::check_request(msg, policy); !st.ok()) {
-    shared_.metrics.drop(Drop::kInsane);
+    reject(Drop::kInsane, in.flow.remote, st.error().what);
     if (msg.method() == sip::Method::kAck) return;  // never answered (§17.2.3)
     std::string extra;
     if (st.error().status == 420) {
@@ -188,7 +191,7 @@ void EdgeProxy::handle_request(transport::Inbound& in) {
     for (const auto& v : *vias) {
       if (!shared_.identity.is_our_via(v)) continue;
       if (auto h = branch_loop_hash(v.branch); h && *h == hash) {
-        shared_.metrics.drop(Drop::kLoop);
+        reject(Drop::kLoop, in.flow.remote, "loop detected: 482");
         if (msg.method() != sip::Method::kAck) respond_stateless(msg, in.flow, 482);
         return;
       }
@@ -229,7 +232,7 @@ void EdgeProxy::handle_request(transport::Inbound& in) {
 void EdgeProxy::handle_response(transport::Inbound& in) {
   const sip::Message& msg = *in.message;
   if (!sip::check_response(msg).ok()) {
-    shared_.metrics.drop(Drop::kBadResponse);
+    reject(Drop::kBadResponse, in.flow.remote, "response failed its checks: dropped");
     return;
   }
   auto top = msg.top_via();
@@ -245,7 +248,7 @@ void EdgeProxy::handle_response(transport::Inbound& in) {
   }
   shared_.metrics.response_received(msg.status());  // counted once, by the worker that owns it
   txn::Received r = table_.receive_response(std::move(in.message), now());
-  if (r.disposition == txn::Disposition::kNoMatch && r.message) forward_stray_response(*r.message);
+  if (r.disposition == txn::Disposition::kNoMatch && r.message) forward_stray_response(*r.message, in.flow.remote);
 }
 
 // ---------------------------------------------------------------- routing
@@ -288,8 +291,7 @@ void EdgeProxy::route_new_request(TransactionId txn, const sip::Message& request
   if (!routes.token.empty()) {
     auto d = shared_.tokens.decode(routes.token);
     if (!d.ok()) {
-      shared_.metrics.drop(Drop::kFlowTokenTampered);
-      shared_.log->warn("refused flow token from {}: {}", source.remote.to_string(), d.error().what);
+      reject(Drop::kFlowTokenTampered, source.remote, d.error().what);
       respond(txn, request, 403);
       return;
     }
@@ -302,7 +304,7 @@ void EdgeProxy::route_new_request(TransactionId txn, const sip::Message& request
     c.has_client_flow = true;
     c.targets = shared_.upstream();
     if (!c.targets || c.targets->empty() || !fork_to_upstream(c, request, 0)) {
-      shared_.metrics.drop(Drop::kUpstreamUnavailable);
+      reject(Drop::kUpstreamUnavailable, source.remote, "no upstream target could be reached: 503");
       respond(txn, request, 503);
     }
     return;
@@ -310,20 +312,20 @@ void EdgeProxy::route_new_request(TransactionId txn, const sip::Message& request
   // From upstream: the flow token names the client's flow.
   if (!decoded) {
     if (!fork_to_request_uri(c, request)) {
-      shared_.metrics.drop(Drop::kNoRoute);
+      reject(Drop::kNoRoute, source.remote, "request from upstream names no client: 480");
       respond(txn, request, 480);  // no client of ours can be named by this request
     }
     return;
   }
   if (!shared_.transport.flow_alive(decoded->flow)) {
-    shared_.metrics.drop(Drop::kFlowFailed);
+    reject(Drop::kFlowFailed, source.remote, "the client's flow is gone: 430");
     respond(txn, request, 430);  // RFC 5626 §5.3
     return;
   }
   c.client_flow = decoded->flow;
   c.has_client_flow = true;
   if (!fork_to_flow(c, request, decoded->flow, routes.token)) {
-    shared_.metrics.drop(Drop::kFlowFailed);
+    reject(Drop::kFlowFailed, source.remote, "the client's flow is gone: 430");
     respond(txn, request, 430);
   }
 }
@@ -463,28 +465,30 @@ void EdgeProxy::forward_stateless(const sip::Message& request, const net::Flow& 
   if (routes.token.empty()) return;
   auto d = shared_.tokens.decode(routes.token);
   if (!d.ok()) {
-    shared_.metrics.drop(Drop::kFlowTokenTampered);
+    reject(Drop::kFlowTokenTampered, source.remote, d.error().what);
     return;
   }
   const auto& sockets = shared_.transport.local_sockets();
   if (d->flow.local_socket_id >= sockets.size()) return;
   rw.via = via_value(sockets[d->flow.local_socket_id], branch);
-  if (!shared_.transport.send(d->flow, apply_rewrite(request, rw))) shared_.metrics.drop(Drop::kFlowFailed);
+  if (!shared_.transport.send(d->flow, apply_rewrite(request, rw))) {
+    reject(Drop::kFlowFailed, source.remote, "the client's flow is gone: ACK dropped");
+  }
 }
 
-void EdgeProxy::forward_stray_response(const sip::Message& response) {
+void EdgeProxy::forward_stray_response(const sip::Message& response, const net::Endpoint& from) {
   // §16.7 / §18.2.2: a response matching no transaction (a retransmitted 2xx after ours ended)
   // is forwarded by its Vias when the top one is ours.
   auto vias = response.vias();
   if (!vias.ok() || vias->size() < 2 || !shared_.identity.is_our_via((*vias)[0]) || !branch_worker((*vias)[0].branch)) {
-    shared_.metrics.drop(Drop::kStrayResponse);
+    reject(Drop::kStrayResponse, from, "response for no transaction, not ours to forward");
     return;
   }
   const sip::Via& next = (*vias)[1];
   std::string_view host = next.has_received ? next.received : next.host;
   auto addr = net::Address::parse(canonical_host(host));
   if (!addr.ok()) {
-    shared_.metrics.drop(Drop::kStrayResponse);
+    reject(Drop::kStrayResponse, from, "response for no transaction, not ours to forward");
     return;
   }
   uint16_t port = next.port != 0 ? next.port : 5060;
@@ -711,6 +715,11 @@ uint64_t EdgeProxy::remember(const Destination& dest) {
   uint64_t ctx = next_context_++;
   destinations_.emplace(ctx, dest);
   return ctx;
+}
+
+void EdgeProxy::reject(Drop d, const net::Endpoint& peer, std::string_view why) {
+  shared_.metrics.drop(d);
+  reject_log_.warn(now(), drop_name(d), "{} from {}: {}", drop_name(d), peer.to_string(), why);
 }
 
 void EdgeProxy::keep_flow(const net::Flow& flow, std::chrono::seconds how_long) {

@@ -24,6 +24,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "common/clock.h"
+#include "common/log.h"
 #include "nat/flow_token.h"
 #include "net/sip_resolver.h"
 #include "proxy/alias_table.h"
@@ -132,7 +133,7 @@ class EdgeProxy final : public transport::MessageHandler,
   void route_new_request(txn::TransactionId txn, const sip::Message& request);
   void handle_cancel(txn::TransactionId txn, txn::TransactionId invite);
   void forward_stateless(const sip::Message& request, const net::Flow& source);
-  void forward_stray_response(const sip::Message& response);
+  void forward_stray_response(const sip::Message& response, const net::Endpoint& from);
   bool answer_options_to_us(txn::TransactionId txn, const sip::Message& request);
 
   // Sends the request of `call` on a new branch to upstream target `index`; false when none is
@@ -159,6 +160,9 @@ class EdgeProxy final : public transport::MessageHandler,
   const transport::LocalSocket* socket_for_upstream(const UpstreamTarget& t) const;
   uint64_t remember(const Destination& dest);
   void keep_flow(const net::Flow& flow, std::chrono::seconds how_long);
+  // Counts a drop or reject and logs it at warn, at most once per 10 s per reason (DESIGN.md §4):
+  // a flood of bad requests must not flood the log.
+  void reject(Drop d, const net::Endpoint& peer, std::string_view why);
   // Timer C (RFC 3261 §16.6 step 11, §16.8): started when an INVITE branch is sent, restarted
   // by each provisional response; when it fires the branch is CANCELled (or, without any
   // provisional, abandoned) and counts as a 408.
@@ -171,6 +175,7 @@ class EdgeProxy final : public transport::MessageHandler,
   uint32_t worker_;
   const Clock& clock_;
   txn::TransactionTable table_;
+  RateLimitedLog reject_log_;
   uint64_t next_branch_ = 1;
   uint64_t next_context_ = 1;
   uint64_t next_tag_ = 1;
