@@ -70,21 +70,36 @@ def _first_lines(chunks):
         print(head[0].decode(errors="replace") + (" [pinhole]" if ours else ""), flush=True)
 
 
+def _print_answers(sock, wait, split):
+    """Prints the answers arriving on `sock` for up to `wait` seconds (AFTER_FINAL after the first
+    final one). `split` turns received bytes into whole messages plus the unfinished rest."""
+    buf = b""
+    deadline = time.monotonic() + float(wait)
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65535)
+        except socket.timeout:
+            break
+        if not chunk and split is not _one_datagram:
+            print("closed", flush=True)
+            break
+        msgs, buf = split(buf + chunk)
+        _first_lines(msgs)
+        if any(_is_final(m) for m in msgs):
+            deadline = min(deadline, time.monotonic() + AFTER_FINAL)
+
+
+def _one_datagram(data):
+    return [data], b""
+
+
 def sip_udp(dst, port, path, wait=3):
     with open(path, "rb") as f:
         data = f.read()
     s = _udp_socket(None)
     s.sendto(data, (dst, int(port)))
-    deadline = time.monotonic() + float(wait)
-    while (left := deadline - time.monotonic()) > 0:
-        s.settimeout(left)
-        try:
-            chunk = s.recv(65535)
-        except socket.timeout:
-            break
-        _first_lines([chunk])
-        if _is_final(chunk):
-            deadline = min(deadline, time.monotonic() + AFTER_FINAL)
+    _print_answers(s, wait, _one_datagram)
 
 
 def _split_sip_stream(buf):
@@ -109,21 +124,7 @@ def sip_tcp(dst, port, path, wait=3):
         data = f.read()
     s = socket.create_connection((dst, int(port)), timeout=3)
     s.sendall(data)
-    buf = b""
-    deadline = time.monotonic() + float(wait)
-    while (left := deadline - time.monotonic()) > 0:
-        s.settimeout(left)
-        try:
-            chunk = s.recv(65535)
-        except socket.timeout:
-            break
-        if not chunk:
-            print("closed", flush=True)
-            break
-        msgs, buf = _split_sip_stream(buf + chunk)
-        _first_lines(msgs)
-        if any(_is_final(m) for m in msgs):
-            deadline = min(deadline, time.monotonic() + AFTER_FINAL)
+    _print_answers(s, wait, _split_sip_stream)
     s.close()
 
 
