@@ -1,5 +1,5 @@
 # pinhole front door. Every target installs the Debian packages it needs first (idempotent).
-#   make run    build and start the pinhole edge on examples/pinhole.yaml (127.0.0.1, see README)
+#   make run    build and start pinhole as a registrar on examples/pinhole.yaml (127.0.0.1, see README)
 #   make test   build the asan preset (clang, ASan+UBSan, fuzz smoke) and the release preset (gcc -O2), run every test
 #   make bench  build the release preset and run the parser benchmark
 #   make bench-signaling  pinhole vs Kamailio 5.6, CPU per REGISTER and per call (bench/signaling.sh)
@@ -33,8 +33,7 @@ test: deps
 run: deps
 	cmake --preset release
 	cmake --build --preset release --target pinhole
-	bash scripts/dev-cert.sh build/run/tls
-	./build/release/src/app/pinhole --config examples/pinhole.yaml
+	bash scripts/run-local.sh
 
 bench: deps
 	cmake --preset release

@@ -5,9 +5,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <array>
 #include <map>
+#include <optional>
 #include <stdexcept>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "common/clock.h"
@@ -47,7 +50,128 @@ tcp::endpoint to_asio(const net::Endpoint& e) {
   return {asio::ip::address_v6(b), e.port};
 }
 
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Query parameters beyond this many are refused (400): no route takes more than a few, and the
+// header limit already bounds the target's length.
+constexpr size_t kMaxQueryParams = 32;
+
+Result<std::map<std::string, std::string, std::less<>>> decode_query(std::string_view query) {
+  std::map<std::string, std::string, std::less<>> out;
+  size_t count = 0;
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (pair.empty()) continue;  // "a=1&&b=2", a trailing '&'
+    if (++count > kMaxQueryParams) return bad_request("too many query parameters");
+    size_t eq = pair.find('=');
+    auto name = percent_decode(pair.substr(0, eq), true);
+    if (!name) return name.error();
+    auto value = percent_decode(eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1), true);
+    if (!value) return value.error();
+    out.insert_or_assign(std::move(*name), std::move(*value));
+  }
+  return out;
+}
+
+Result<std::vector<std::string>> decode_segments(std::string_view rest) {
+  std::vector<std::string> out;
+  if (rest.empty()) return out;
+  while (true) {
+    size_t slash = rest.find('/');
+    auto part = percent_decode(rest.substr(0, slash), false);
+    if (!part) return part.error();
+    out.push_back(std::move(*part));
+    if (slash == std::string_view::npos) break;
+    rest.remove_prefix(slash + 1);
+  }
+  return out;
+}
+
+std::optional<HttpMethod> route_method(http::verb verb) {
+  switch (verb) {
+    case http::verb::get:
+    case http::verb::head:
+      return HttpMethod::kGet;
+    case http::verb::post:
+      return HttpMethod::kPost;
+    case http::verb::delete_:
+      return HttpMethod::kDelete;
+    default:
+      return std::nullopt;
+  }
+}
+
+constexpr size_t kMethodCount = 3;
+
+// The handlers of one path or prefix, by method.
+struct RouteSet {
+  std::array<AdminServer::RequestHandler, kMethodCount> by_method;
+
+  const AdminServer::RequestHandler* find(HttpMethod method) const {
+    const auto& h = by_method[static_cast<size_t>(method)];
+    return h ? &h : nullptr;
+  }
+  // The Allow header of a 405.
+  std::string allow() const {
+    std::string out;
+    for (size_t i = 0; i < kMethodCount; ++i) {
+      if (!by_method[i]) continue;
+      if (!out.empty()) out += ", ";
+      out += http_method_name(static_cast<HttpMethod>(i));
+      if (static_cast<HttpMethod>(i) == HttpMethod::kGet) out += ", HEAD";
+    }
+    return out;
+  }
+};
+
 }  // namespace
+
+std::string_view http_method_name(HttpMethod method) {
+  switch (method) {
+    case HttpMethod::kGet:
+      return "GET";
+    case HttpMethod::kPost:
+      return "POST";
+    case HttpMethod::kDelete:
+      return "DELETE";
+  }
+  return "?";
+}
+
+std::optional<std::string_view> AdminRequest::param(std::string_view name) const {
+  auto it = query.find(name);
+  if (it == query.end()) return std::nullopt;
+  return std::string_view(it->second);
+}
+
+Result<std::string> percent_decode(std::string_view text, bool plus_is_space) {
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '+' && plus_is_space) {
+      out.push_back(' ');
+    } else if (c == '%') {
+      int hi = i + 2 < text.size() ? hex_digit(text[i + 1]) : -1;
+      int lo = i + 2 < text.size() ? hex_digit(text[i + 2]) : -1;
+      if (hi < 0 || lo < 0) return bad_request("malformed percent escape");
+      int byte = hi * 16 + lo;
+      if (byte == 0) return bad_request("percent escape of NUL");
+      out.push_back(static_cast<char>(byte));
+      i += 2;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
 
 class Session;
 
@@ -68,7 +192,8 @@ struct AdminCore : std::enable_shared_from_this<AdminCore> {
         rejected_connections(registry.counter("pinhole_admin_connections_rejected_total",
                                               "Admin connections closed at once: max_connections were open")),
         bad_requests(registry.counter("pinhole_admin_bad_requests_total",
-                                      "Admin requests refused as malformed, oversized or carrying a body")),
+                                      "Admin requests refused as malformed, oversized or carrying a body "
+                                      "where none is accepted")),
         open(std::make_shared<std::atomic<size_t>>(0)) {
     // The gauge reads a counter it co-owns, never the Core, which may be gone before the registry.
     registry.gauge_function("pinhole_admin_connections", "Admin HTTP connections open", {},
@@ -85,7 +210,9 @@ struct AdminCore : std::enable_shared_from_this<AdminCore> {
   RateLimitedLog warn_log;
   SteadyClock clock;  // the admin loop reads the time itself, only for rate-limiting its warnings
   AdminServerOptions options;
-  std::map<std::string, AdminServer::Handler, std::less<>> routes;
+  // Exact paths and prefixes; RouteSet holds a handler per method.
+  std::map<std::string, RouteSet, std::less<>> routes;
+  std::map<std::string, RouteSet, std::less<>> prefix_routes;
   tcp::acceptor acceptor;
   asio::steady_timer retry_timer;
   bool started = false;
@@ -130,8 +257,16 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   void read_request();
+  void on_header(const error_code& ec);
   void on_read(const error_code& ec);
-  void answer(const http::request<http::empty_body>& request);
+  // Answers a read error; false when there was none.
+  bool read_failed(const error_code& ec);
+  void answer(const http::request<http::string_body>& request);
+  // Runs a route handler; the status and JSON body, or 400 with text for a malformed target.
+  std::pair<http::status, std::string> call_route(const http::request<http::string_body>& request,
+                                                  const AdminServer::RequestHandler& handler, std::string_view path,
+                                                  std::string_view query, std::string_view prefix,
+                                                  std::string_view& content_type);
   void answer_error(http::status status, std::string_view body);
   // What follows a response: the next request (keep-alive), a close (the client asked for it),
   // or a drain then close (an error answer while input may still be arriving).
@@ -143,7 +278,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::shared_ptr<AdminCore> core_;
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::empty_body>> parser_;
+  std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> response_;
   std::array<char, 4096> discard_{};
   size_t discarded_ = 0;
@@ -188,37 +323,62 @@ void AdminCore::on_accept(const error_code& ec, tcp::socket socket) {
 void Session::read_request() {
   parser_.emplace();
   parser_->header_limit(core_->options.max_header_bytes);
-  parser_->body_limit(0);  // no admin request has a body
+  // Checked against Content-Length as soon as the header is in, and against a chunked body as it
+  // arrives; whether this method may carry a body at all is decided in on_header().
+  parser_->body_limit(core_->options.max_body_bytes);
+  // One deadline for the whole request, header and body.
   stream_.expires_after(core_->options.read_timeout);
+  http::async_read_header(stream_, buffer_, *parser_,
+                          [self = shared_from_this()](const error_code& ec, size_t) { self->on_header(ec); });
+}
+
+void Session::on_header(const error_code& ec) {
+  if (core_->stopped || read_failed(ec)) return;
+  const auto& request = parser_->get();
+  bool has_body = parser_->chunked() || parser_->content_length().value_or(0) > 0;
+  if (has_body && request.method() != http::verb::post) {
+    core_->bad_requests.inc();
+    core_->warn_log.warn(core_->clock.now(), "admin_body", "admin: request with a body refused ({})",
+                         std::string(request.method_string()));
+    answer_error(http::status::payload_too_large, "request bodies are accepted on POST only\n");
+    return;
+  }
+  if (parser_->is_done()) {
+    on_read({});
+    return;
+  }
   http::async_read(stream_, buffer_, *parser_,
-                   [self = shared_from_this()](const error_code& ec, size_t) { self->on_read(ec); });
+                   [self = shared_from_this()](const error_code& read_ec, size_t) { self->on_read(read_ec); });
+}
+
+bool Session::read_failed(const error_code& ec) {
+  if (!ec) return false;
+  const auto& http_category = http::make_error_code(http::error::end_of_stream).category();
+  if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
+    core_->bad_requests.inc();
+    core_->warn_log.warn(core_->clock.now(), "admin_header_limit", "admin: request header over {} bytes",
+                         core_->options.max_header_bytes);
+    answer_error(http::status::request_header_fields_too_large, "request header too large\n");
+  } else if (ec == http::error::body_limit) {
+    core_->bad_requests.inc();
+    core_->warn_log.warn(core_->clock.now(), "admin_body_limit", "admin: request body over {} bytes",
+                         core_->options.max_body_bytes);
+    answer_error(http::status::payload_too_large, "request body too large\n");
+  } else if (ec.category() == http_category && ec != http::error::end_of_stream &&
+             ec != http::error::partial_message) {
+    core_->bad_requests.inc();
+    core_->warn_log.warn(core_->clock.now(), "admin_bad_request", "admin: malformed request: {}", ec.message());
+    answer_error(http::status::bad_request, "bad request\n");
+  } else {
+    // The client closed, reset, or timed out (tcp_stream has already closed the socket then).
+    if (ec == beast::error::timeout) core_->log->debug("admin: connection timed out");
+    close();
+  }
+  return true;
 }
 
 void Session::on_read(const error_code& ec) {
-  if (core_->stopped) return;
-  if (ec) {
-    const auto& http_category = http::make_error_code(http::error::end_of_stream).category();
-    if (ec == http::error::header_limit || ec == http::error::buffer_overflow) {
-      core_->bad_requests.inc();
-      core_->warn_log.warn(core_->clock.now(), "admin_header_limit", "admin: request header over {} bytes",
-                           core_->options.max_header_bytes);
-      answer_error(http::status::request_header_fields_too_large, "request header too large\n");
-    } else if (ec == http::error::body_limit || ec == http::error::unexpected_body) {
-      core_->bad_requests.inc();
-      core_->warn_log.warn(core_->clock.now(), "admin_body", "admin: request with a body refused");
-      answer_error(http::status::payload_too_large, "request bodies are not accepted\n");
-    } else if (ec.category() == http_category && ec != http::error::end_of_stream &&
-               ec != http::error::partial_message) {
-      core_->bad_requests.inc();
-      core_->warn_log.warn(core_->clock.now(), "admin_bad_request", "admin: malformed request: {}", ec.message());
-      answer_error(http::status::bad_request, "bad request\n");
-    } else {
-      // The client closed, reset, or timed out (tcp_stream has already closed the socket then).
-      if (ec == beast::error::timeout) core_->log->debug("admin: connection timed out");
-      close();
-    }
-    return;
-  }
+  if (core_->stopped || read_failed(ec)) return;
   try {
     answer(parser_->get());
   } catch (const std::exception& e) {
@@ -228,49 +388,55 @@ void Session::on_read(const error_code& ec) {
   }
 }
 
-void Session::answer(const http::request<http::empty_body>& request) {
+void Session::answer(const http::request<http::string_body>& request) {
   core_->requests.inc();
   std::string_view target(request.target().data(), request.target().size());
-  std::string_view path = target.substr(0, target.find('?'));
+  size_t question = target.find('?');
+  std::string_view path = target.substr(0, question);
+  std::string_view query = question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
 
   http::status status = http::status::ok;
   std::string_view content_type = kTextContentType;
   std::string body;
-  const AdminServer::Handler* handler = nullptr;
-  bool known = path == "/metrics" || path == "/health";
-  if (!known) {
-    auto it = core_->routes.find(path);
-    if (it != core_->routes.end()) handler = &it->second;
+  std::string allow;
+  bool builtin = path == "/metrics" || path == "/health";
+  const RouteSet* routes = nullptr;
+  std::string_view prefix;
+  if (!builtin) {
+    if (auto it = core_->routes.find(path); it != core_->routes.end()) {
+      routes = &it->second;
+    } else {
+      // Longest matching prefix; a handful of routes, so a scan is fine.
+      for (const auto& [p, set] : core_->prefix_routes) {
+        if (path.starts_with(p) && p.size() > prefix.size()) {
+          prefix = p;
+          routes = &set;
+        }
+      }
+    }
   }
-  bool is_get = request.method() == http::verb::get || request.method() == http::verb::head;
+  std::optional<HttpMethod> method = route_method(request.method());
+  bool is_get = method == HttpMethod::kGet;
 
-  if (!known && handler == nullptr) {
+  if (!builtin && routes == nullptr) {
     status = http::status::not_found;
     body = "not found\n";
-  } else if (!is_get) {
+  } else if (builtin && !is_get) {
     status = http::status::method_not_allowed;
+    allow = "GET, HEAD";
     body = "method not allowed\n";
   } else if (path == "/metrics") {
     content_type = kMetricsContentType;
     body = core_->metrics.render_prometheus();
   } else if (path == "/health") {
     body = "ok\n";
+  } else if (const AdminServer::RequestHandler* handler = method ? routes->find(*method) : nullptr;
+             handler == nullptr) {
+    status = http::status::method_not_allowed;
+    allow = routes->allow();
+    body = "method not allowed\n";
   } else {
-    content_type = kJsonContentType;
-    try {
-      auto [code, json] = (*handler)();
-      if (code < 100 || code > 599) throw std::out_of_range("HTTP status " + std::to_string(code));
-      status = static_cast<http::status>(code);
-      body = std::move(json);
-    } catch (const std::exception& e) {
-      core_->log->error("admin: handler for {} failed: {}", std::string(path), e.what());
-      status = http::status::internal_server_error;
-      body = R"({"error":"internal error"})";
-    } catch (...) {
-      core_->log->error("admin: handler for {} failed", std::string(path));
-      status = http::status::internal_server_error;
-      body = R"({"error":"internal error"})";
-    }
+    std::tie(status, body) = call_route(request, *handler, path, query, prefix, content_type);
   }
 
   response_ = {};
@@ -279,12 +445,46 @@ void Session::answer(const http::request<http::empty_body>& request) {
   response_.keep_alive(request.keep_alive());
   response_.set(http::field::server, "pinhole");
   response_.set(http::field::content_type, beast::string_view(content_type.data(), content_type.size()));
-  if (status == http::status::method_not_allowed) response_.set(http::field::allow, "GET, HEAD");
+  if (!allow.empty()) response_.set(http::field::allow, allow);
   response_.body() = std::move(body);
   response_.prepare_payload();
   // HEAD: the same header (Content-Length of the GET answer), no body.
   if (request.method() == http::verb::head) response_.body().clear();
   write(response_.keep_alive() ? After::kReadNext : After::kClose);
+}
+
+std::pair<http::status, std::string> Session::call_route(const http::request<http::string_body>& request,
+                                                         const AdminServer::RequestHandler& handler,
+                                                         std::string_view path, std::string_view query,
+                                                         std::string_view prefix, std::string_view& content_type) {
+  AdminRequest admin_request;
+  admin_request.method = *route_method(request.method());
+  admin_request.path = path;
+  admin_request.body = request.body();
+  auto decoded_query = decode_query(query);
+  auto segments = decode_segments(prefix.empty() ? std::string_view{} : path.substr(prefix.size()));
+  if (!decoded_query || !segments) {
+    // A well-formed HTTP request with a bad target: answered, and the connection kept.
+    core_->bad_requests.inc();
+    core_->warn_log.warn(core_->clock.now(), "admin_bad_target", "admin: malformed request target: {}",
+                         !decoded_query ? decoded_query.error().what : segments.error().what);
+    return {http::status::bad_request, fmt::format("bad request target: {}\n",
+                                                   !decoded_query ? decoded_query.error().what : segments.error().what)};
+  }
+  admin_request.query = std::move(*decoded_query);
+  admin_request.segments = std::move(*segments);
+  content_type = kJsonContentType;
+  try {
+    auto [code, json] = handler(admin_request);
+    if (code < 100 || code > 599) throw std::out_of_range("HTTP status " + std::to_string(code));
+    return {static_cast<http::status>(code), std::move(json)};
+  } catch (const std::exception& e) {
+    core_->log->error("admin: handler for {} {} failed: {}", http_method_name(admin_request.method), std::string(path),
+                      e.what());
+  } catch (...) {
+    core_->log->error("admin: handler for {} {} failed", http_method_name(admin_request.method), std::string(path));
+  }
+  return {http::status::internal_server_error, R"({"error":"internal error"})"};
 }
 
 void Session::answer_error(http::status status, std::string_view body) {
@@ -349,12 +549,35 @@ AdminServer::~AdminServer() {
 }
 
 void AdminServer::add_route(std::string path, Handler handler) {
-  if (core_->started) throw std::logic_error("admin: add_route after start");
-  if (path == "/metrics" || path == "/health" || core_->routes.contains(path)) {
-    throw std::logic_error("admin: route " + path + " registered twice");
-  }
   if (!handler) throw std::logic_error("admin: empty handler for " + path);
-  core_->routes.emplace(std::move(path), std::move(handler));
+  add_route(HttpMethod::kGet, std::move(path),
+            [handler = std::move(handler)](const AdminRequest&) { return handler(); });
+}
+
+void AdminServer::add_route(HttpMethod method, std::string path, RequestHandler handler) {
+  if (core_->started) throw std::logic_error("admin: add_route after start");
+  if (!path.starts_with('/')) throw std::logic_error("admin: route " + path + " does not start with '/'");
+  if (path == "/metrics" || path == "/health") throw std::logic_error("admin: route " + path + " is built in");
+  if (!handler) throw std::logic_error("admin: empty handler for " + path);
+  auto& slot = core_->routes[path].by_method[static_cast<size_t>(method)];
+  if (slot) {
+    throw std::logic_error("admin: route " + std::string(http_method_name(method)) + " " + path + " registered twice");
+  }
+  slot = std::move(handler);
+}
+
+void AdminServer::add_prefix_route(HttpMethod method, std::string prefix, RequestHandler handler) {
+  if (core_->started) throw std::logic_error("admin: add_prefix_route after start");
+  if (prefix.size() < 2 || !prefix.starts_with('/') || !prefix.ends_with('/')) {
+    throw std::logic_error("admin: route prefix " + prefix + " must start and end with '/'");
+  }
+  if (!handler) throw std::logic_error("admin: empty handler for " + prefix);
+  auto& slot = core_->prefix_routes[prefix].by_method[static_cast<size_t>(method)];
+  if (slot) {
+    throw std::logic_error("admin: route " + std::string(http_method_name(method)) + " " + prefix +
+                           " registered twice");
+  }
+  slot = std::move(handler);
 }
 
 void AdminServer::start() {
@@ -375,8 +598,9 @@ void AdminServer::start() {
   core.port = core.acceptor.local_endpoint(ec).port();
   if (ec) fail("read the port of");
   core.started = true;
+  size_t more = core.routes.size() + core.prefix_routes.size();
   core.log->info("admin: listening on {} (/metrics, /health{})", core.listen.to_string(),
-                 core.routes.empty() ? "" : ", and " + std::to_string(core.routes.size()) + " more");
+                 more == 0 ? "" : ", and " + std::to_string(more) + " more");
   core.accept();
 }
 

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -21,6 +22,8 @@
 #include <optional>
 #include <sstream>
 #include <thread>
+
+#include <unistd.h>
 #include <utility>
 #include <vector>
 
@@ -315,6 +318,9 @@ class Loader {
   void load_flow_tokens(const Map& top, Config& config) const;
   void load_domains(const Map& top, Config& config) const;
   void load_proxy(const Map& top, Config& config) const;
+  void load_registrar(const Map& top, Config& config) const;
+  void load_auth(const Map& top, Config& config) const;
+  void load_store(const Map& top, Config& config) const;
   void load_admin(const Map& top, Config& config) const;
   void load_log(const Map& top, Config& config) const;
   std::string secret(const Map& map, std::string_view text_key, std::string_view file_key, bool required) const;
@@ -673,6 +679,84 @@ void Loader::load_proxy(const Map& top, Config& config) const {
   }
 }
 
+// --- registrar, auth, store ---------------------------------------------------------------------
+
+void Loader::load_registrar(const Map& top, Config& config) const {
+  auto section = top.get("registrar");
+  if (!section) return;
+  Map m(*this, *section,
+        {"domains", "min_expires", "max_expires", "default_expires", "nat_udp_lease", "max_contacts",
+         "max_bindings_per_aor", "outbound_flow_timer"});
+  auto& r = config.registrar.config;
+  config.registrar.enabled = true;
+  Value domains = m.require("domains", "the SIP domains whose users register here, e.g. [example.com]");
+  for (const Value& item : sequence(domains)) {
+    std::string name = non_empty(item);
+    if (!sip::classify_host(name)) fail(item, in_quotes(name) + " is not a host name or IP address");
+    r.domains.push_back(lower(name));
+    // A registrar domain is one of ours: requests naming it are not forwarded elsewhere.
+    if (std::find(config.proxy.local_domains.begin(), config.proxy.local_domains.end(), lower(name)) ==
+        config.proxy.local_domains.end())
+      config.proxy.local_domains.push_back(lower(name));
+  }
+  if (r.domains.empty()) fail(domains, "must name at least one domain");
+  constexpr uint32_t kYear = 365 * 24 * 3600;
+  if (auto v = m.get("min_expires")) r.min_expires = seconds(*v, 1, kYear);
+  if (auto v = m.get("max_expires")) r.max_expires = seconds(*v, 1, kYear);
+  if (auto v = m.get("default_expires")) r.default_expires = seconds(*v, 1, kYear);
+  if (r.min_expires > r.max_expires)
+    fail(*m.get("min_expires"), "is above max_expires (" + std::to_string(r.max_expires) + "s)");
+  if (r.default_expires < r.min_expires || r.default_expires > r.max_expires)
+    fail(m.get("default_expires") ? *m.get("default_expires") : *section,
+         "default_expires (" + std::to_string(r.default_expires) + "s) must lie within min_expires and max_expires");
+  if (auto v = m.get("nat_udp_lease")) r.nat_udp_lease = seconds(*v, 0, kYear);
+  if (r.nat_udp_lease != 0 && r.nat_udp_lease < r.min_expires)
+    fail(*m.get("nat_udp_lease"), "is below min_expires (" + std::to_string(r.min_expires) +
+                                      "s): a NATed phone could never be granted it (0s turns short leases off)");
+  if (auto v = m.get("max_contacts")) r.max_contacts = static_cast<uint32_t>(integer(*v, 1, 1000));
+  if (auto v = m.get("max_bindings_per_aor")) r.max_bindings_per_aor = static_cast<uint32_t>(integer(*v, 1, 1000));
+  if (auto v = m.get("outbound_flow_timer")) r.outbound_flow_timer = seconds(*v, 0, 3600);
+}
+
+void Loader::load_auth(const Map& top, Config& config) const {
+  auto& auth = config.auth;
+  auth.enabled = config.registrar.enabled;
+  auto section = top.get("auth");
+  if (!section) return;
+  Map m(*this, *section,
+        {"enabled", "secret", "secret_file", "nonce_lifetime", "md5", "register", "requests"});
+  if (auto v = m.get("enabled")) auth.enabled = boolean(*v);
+  if (auth.enabled && !config.registrar.enabled)
+    fail(*section, "digest authentication needs the registrar (a `registrar:` section): users live in its store");
+  auth.secret = secret(m, "secret", "secret_file", false);
+  if (auto v = m.get("nonce_lifetime")) auth.nonce_lifetime = std::chrono::seconds(seconds(*v, 10, 24 * 3600));
+  if (auto v = m.get("md5")) auth.md5 = boolean(*v);
+  if (auto v = m.get("register")) auth.register_requests = boolean(*v);
+  if (auto v = m.get("requests")) auth.other_requests = boolean(*v);
+}
+
+void Loader::load_store(const Map& top, Config& config) const {
+  auto v = top.get("store");
+  if (!v) {
+    if (config.registrar.enabled) config.store = "sqlite:///var/lib/pinhole/pinhole.db";
+    return;
+  }
+  std::string url = non_empty(*v);
+  if (url == "memory:") {
+    config.store = url;
+  } else if (url.starts_with("sqlite://")) {
+    std::filesystem::path path(url.substr(9));
+    if (path.empty()) fail(*v, in_quotes(url) + ": names no file (sqlite:///var/lib/pinhole/pinhole.db)");
+    if (path.is_relative() && !options_.base_dir.empty()) path = std::filesystem::path(options_.base_dir) / path;
+    // Always absolute from here on: the daemon's working directory must not matter.
+    config.store = "sqlite://" + std::filesystem::absolute(path).lexically_normal().string();
+  } else if (url.starts_with("redis://")) {
+    config.store = url;
+  } else {
+    fail(*v, in_quotes(url) + " is not a store URL (memory:, sqlite:///path/to/file.db, redis://host:port/db)");
+  }
+}
+
 // --- admin, log -----------------------------------------------------------------------------------
 
 void Loader::load_admin(const Map& top, Config& config) const {
@@ -708,7 +792,7 @@ void Loader::load_log(const Map& top, Config& config) const {
   };
   if (auto v = m.get("level")) config.log.level = level(*v);
   if (auto v = m.get("components")) {
-    Map components(*this, *v, {"transport", "txn", "proxy", "nat", "admin", "config"});
+    Map components(*this, *v, {"transport", "txn", "proxy", "nat", "registrar", "store", "admin", "config"});
     for (const Value& c : components.entries())
       config.log.components[c.path.substr(components.path().size() + 1)] = level(c);
   }
@@ -728,7 +812,7 @@ Config Loader::load(const YAML::Node& document) {
   if (!document.IsMap()) fail_at(root.mark(), "", "the config must be a mapping of keys (workers:, listen:...)");
   Map top(*this, root,
           {"workers", "listen", "tls", "limits", "timers", "upstream", "nat", "flow_tokens", "domains", "proxy",
-           "admin", "log"});
+           "registrar", "auth", "store", "node_id", "admin", "log"});
   Config config;
   config.transport.workers = default_workers();
   if (auto v = top.get("workers")) config.transport.workers = static_cast<uint32_t>(integer(*v, 1, kMaxWorkers));
@@ -736,11 +820,31 @@ Config Loader::load(const YAML::Node& document) {
   load_tls(top, config);
   load_limits(top, config);
   load_timers(top, config);
-  load_upstream(top, config);
+  load_domains(top, config);
+  load_registrar(top, config);
+  // Without a registrar there is nothing to do but forward to the core; with one, the core is
+  // optional (calls to other domains then have nowhere to go and are refused).
+  if (config.registrar.enabled && !top.get("upstream")) {
+    config.proxy.upstream = {};
+  } else {
+    load_upstream(top, config);
+  }
   load_nat(top, config);
   load_flow_tokens(top, config);
-  load_domains(top, config);
   load_proxy(top, config);
+  load_auth(top, config);
+  load_store(top, config);
+  if (auto v = top.get("node_id")) {
+    config.node_id = non_empty(*v);
+    if (config.node_id.size() > 64 ||
+        std::any_of(config.node_id.begin(), config.node_id.end(),
+                    [](char c) { return !std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.'; }))
+      fail(*v, "must be 1-64 characters of letters, digits, '-', '_' or '.'");
+  } else {
+    std::array<char, 256> host{};
+    if (gethostname(host.data(), host.size() - 1) == 0) config.node_id = host.data();
+    if (config.node_id.empty()) config.node_id = "pinhole";
+  }
   load_admin(top, config);
   load_log(top, config);
   return config;

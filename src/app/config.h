@@ -4,6 +4,7 @@
 // ("pinhole.yaml:12:5: listen[1].port: 70000 is not a port (0-65535)").
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <string>
 #include <string_view>
@@ -11,6 +12,7 @@
 #include "common/result.h"
 #include "net/address.h"
 #include "proxy/proxy_config.h"
+#include "registrar/registrar_config.h"
 #include "transport/transport_layer.h"
 #include "txn/actions.h"
 
@@ -27,10 +29,38 @@ struct LogConfig {
   std::map<std::string, std::string> components;  // per-component level ("transport": "debug")
 };
 
+// Registrar mode (`registrar:`): pinhole answers REGISTER for its domains itself and routes
+// requests for their users to the registered contacts.
+struct RegistrarSettings {
+  bool enabled = false;  // a `registrar:` section is present
+  registrar::RegistrarConfig config;
+};
+
+// Digest authentication (`auth:`) of the users the registrar serves (RFC 3261 §22, RFC 8760).
+struct AuthSettings {
+  bool enabled = false;  // default: on whenever the registrar is
+  // The key that signs nonces. Default: derived from flow_tokens.secret, so the nodes of a cluster
+  // (which share that secret) accept each other's nonces with no extra key to distribute.
+  std::string secret;
+  std::chrono::seconds nonce_lifetime{300};
+  bool md5 = true;          // offer MD5 after SHA-256 (RFC 8760 §2.4): most deployed phones know only MD5
+  bool register_requests = true;  // REGISTER must authenticate (401)
+  bool other_requests = true;     // out-of-dialog requests from clients must authenticate (407)
+};
+
 struct Config {
   transport::TransportConfig transport;  // listen:, tls:, limits:, workers:
   txn::TimerConfig timers;               // timers: t1/t2/t4 (ms)
   proxy::ProxyConfig proxy;              // upstream:, nat:, flow_tokens:, domains:
+  RegistrarSettings registrar;
+  AuthSettings auth;
+  // Where bindings and users live: "memory:", "sqlite:///path.db" (relative paths resolved like
+  // other files) or "redis://host:port/db". Default: SQLite under /var/lib/pinhole with the
+  // registrar, memory without it.
+  std::string store = "memory:";
+  // This node's name in a cluster: written into each binding so other nodes know who holds its
+  // flow. Default: the host name.
+  std::string node_id;
   AdminConfig admin;
   LogConfig log;
 };

@@ -2,6 +2,7 @@
 // Before any other Asio include: it silences a GCC false positive inside Asio's own lines.
 #include "transport/asio.h"
 // (a separate block, so clang-format keeps the order)
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -9,6 +10,8 @@
 #include <thread>
 
 #include "app/admin_server.h"
+#include "app/registrar_admin.h"
+#include "app/registrar_runtime.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/startup_error.h"
@@ -21,6 +24,17 @@
 
 namespace pinhole::app {
 namespace {
+
+// Heap growth in bigger steps. Each worker thread allocates from its own glibc arena, and an arena
+// other than the main one grows by exactly what is missing: one mprotect() per new page. Under a
+// load burst every live transaction keeps its messages for Timer J/K/D (32 s over UDP), so the
+// heap grows for 32 s and the signaling benchmark measured 5.4 mprotect() calls per call
+// (docs/benchmarks.md). With a top pad the arena grows, and is trimmed, by 64 MiB at a time
+// instead; only address space is reserved (pages are still touched on first use).
+void set_malloc_growth_step() {
+  constexpr int kTopPad = 64 << 20;
+  (void)mallopt(M_TOP_PAD, kTopPad);
+}
 
 // Re-arms one worker's timer for its proxy's next transaction deadline. Lives on that worker's
 // thread; only moves the timer earlier between firings, so a busy worker does not cancel and
@@ -76,18 +90,21 @@ struct Daemon::Parts {
   std::unique_ptr<net::ResolvedUpstream> upstream;
   std::unique_ptr<proxy::LocalIdentity> identity;
   std::unique_ptr<proxy::ProxyMetrics> proxy_metrics;
+  std::unique_ptr<RegistrarRuntime> registrar;  // registrar mode only
   std::unique_ptr<proxy::ProxyShared> shared;
   SteadyClock clock;
   std::vector<std::unique_ptr<proxy::EdgeProxy>> proxies;
   std::vector<std::unique_ptr<WorkerTimer>> timers;
   boost::asio::io_context main_io;
   std::unique_ptr<AdminServer> admin;
+  std::unique_ptr<RegistrarAdmin> registrar_admin;
   std::atomic<bool> stopping{false};
 
   explicit Parts(Config c) : config(std::move(c)), logging(config.log.level, config.log.components) {}
 };
 
 Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
+  set_malloc_growth_step();
   auto parts = std::make_unique<Parts>(std::move(config));
   Parts& p = *parts;
   p.log = p.logging.logger("main");
@@ -103,9 +120,17 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
   if (!transport.ok()) return transport.error();
   p.transport = std::move(*transport);
 
-  auto upstream = net::ResolvedUpstream::start(p.config.proxy.upstream.uri, net::ResolverOptions{});
-  if (!upstream.ok()) return startup_error(500, "upstream: " + std::string(upstream.error().what));
-  p.upstream = std::move(*upstream);
+  // A registrar serving its site alone has no core to forward to.
+  if (!p.config.proxy.upstream.uri.empty()) {
+    auto upstream = net::ResolvedUpstream::start(p.config.proxy.upstream.uri, net::ResolverOptions{});
+    if (!upstream.ok()) return startup_error(500, "upstream: " + std::string(upstream.error().what));
+    p.upstream = std::move(*upstream);
+  }
+  if (p.config.registrar.enabled) {
+    auto registrar = RegistrarRuntime::create(p.config, p.metrics, p.logging.logger("registrar"));
+    if (!registrar.ok()) return registrar.error();
+    p.registrar = std::move(*registrar);
+  }
 
   p.identity = std::make_unique<proxy::LocalIdentity>(p.transport->local_sockets());
   p.proxy_metrics = std::make_unique<proxy::ProxyMetrics>(p.metrics);
@@ -116,10 +141,13 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
       .identity = *p.identity,
       .tokens = *p.tokens,
       .aliases = p.aliases,
-      .upstream = [up] { return up->snapshot(); },
+      .upstream = [up]() -> std::shared_ptr<const proxy::UpstreamTargets> {
+        return up != nullptr ? up->snapshot() : nullptr;
+      },
       .metrics = *p.proxy_metrics,
       .log = p.logging.logger("proxy"),
       .workers = {},
+      .registrar = p.registrar ? &p.registrar->services() : nullptr,
   });
   for (uint32_t w = 0; w < p.transport->worker_count(); ++w) {
     auto proxy = std::make_unique<proxy::EdgeProxy>(*p.shared, w, p.config.timers, p.clock);
@@ -172,6 +200,23 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
   if (p.config.admin.enabled) {
     try {
       p.admin = std::make_unique<AdminServer>(p.main_io, p.config.admin.listen, p.metrics, p.logging.logger("admin"));
+      if (p.registrar) {
+        RegistrarAdminOptions options;
+        proxy::RegistrarMetrics* m = &p.registrar->services().metrics;
+        options.extra_stats = [m] {
+          return nlohmann::json{{"registers_ok", m->registers_ok.value()},
+                                {"registers_failed", m->registers_failed.value()},
+                                {"auth_challenges", m->challenges.value()},
+                                {"auth_failures", m->auth_failures.value()},
+                                {"auth_stale_nonces", m->stale_nonces.value()},
+                                {"forbidden_relay", m->forbidden_relay.value()},
+                                {"lookups_found", m->lookups_found.value()},
+                                {"lookups_empty", m->lookups_empty.value()}};
+        };
+        p.registrar_admin = std::make_unique<RegistrarAdmin>(p.registrar->location(), p.registrar->users(),
+                                                             p.registrar->store(), std::move(options));
+        p.registrar_admin->add_routes(*p.admin);
+      }
       p.admin->start();
     } catch (const std::exception& e) {
       return startup_error(500, std::string("admin: ") + e.what());
@@ -201,7 +246,10 @@ int Daemon::run() {
     p.log->info("listening on {} {} (advertised {}:{})", net::transport_name(s.transport), s.bound.to_string(),
                 s.advertised_host, s.advertised_port);
   }
-  p.log->info("pinhole running: {} workers, upstream {}", p.transport->worker_count(), p.config.proxy.upstream.uri);
+  if (p.registrar) p.registrar->start(p.main_io);
+  p.log->info("pinhole running: {} workers, upstream {}, registrar {}", p.transport->worker_count(),
+              p.config.proxy.upstream.uri.empty() ? "none" : p.config.proxy.upstream.uri,
+              p.config.registrar.enabled ? "on" : "off");
   auto guard = boost::asio::make_work_guard(p.main_io);
   p.main_io.run();
   for (uint32_t w = 0; w < p.transport->worker_count(); ++w) {
@@ -209,6 +257,7 @@ int Daemon::run() {
     p.transport->post(w, [t] { t->shut_down(); });
   }
   p.transport->stop();
+  if (p.registrar) p.registrar->stop();  // after the workers: their last writes are queued by now
   p.log->info("stopped");
   return 0;
 }

@@ -1,11 +1,13 @@
 // pinhole: the SIP edge daemon. `pinhole --config FILE` runs it in the foreground (logs on
-// stderr, SIGTERM/SIGINT stop it); `pinhole --check-config FILE` validates a config and exits.
+// stderr, SIGTERM/SIGINT stop it); `pinhole --check-config FILE` validates a config and exits;
+// `pinhole ctl ...` talks to a running daemon through its admin port (app/ctl.h).
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
 #include <string>
 
 #include "app/config.h"
+#include "app/ctl.h"
 #include "app/daemon.h"
 
 namespace {
@@ -20,7 +22,15 @@ int run(int argc, char** argv) {
     std::printf("pinhole %s\n", PINHOLE_VERSION);
     std::exit(0);
   });
-  CLI11_PARSE(cli, argc, argv);
+  pinhole::app::CtlCommand ctl(cli);
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = cli.exit(e);
+    // ctl promises exit code 2 for every usage error (scripts tell it from 1, a daemon error).
+    return code != 0 && ctl.selected() ? pinhole::app::kCtlUsage : code;
+  }
+  if (ctl.selected()) return ctl.run(config_path);
 
   if (!check_path.empty()) {
     auto config = pinhole::app::load_config_file(check_path);

@@ -287,6 +287,7 @@ void EdgeProxy::route_new_request(TransactionId txn, const sip::Message& request
   calls_[txn] = std::move(call);
 
   RouteAnalysis routes = analyse_routes(request, shared_.identity);
+  if (shared_.registrar != nullptr && route_as_registrar(c, txn, request, routes)) return;
   std::optional<nat::DecodedFlow> decoded;
   if (!routes.token.empty()) {
     auto d = shared_.tokens.decode(routes.token);
@@ -380,7 +381,7 @@ bool EdgeProxy::fork_to_request_uri(Call& call, const sip::Message& request) {
 
 bool EdgeProxy::start_branch(Call& call, const sip::Message& request, const Destination& dest,
                              const transport::LocalSocket& out, std::string_view rr_token, bool to_upstream,
-                             size_t target_index) {
+                             size_t target_index, const Retarget* retarget) {
   Rewrite rw;
   auto top = request.top_via();
   if (call.from_client && top.ok()) {
@@ -394,6 +395,10 @@ bool EdgeProxy::start_branch(Call& call, const sip::Message& request, const Dest
   RouteAnalysis routes = analyse_routes(request, shared_.identity);
   rw.pop_routes = routes.our_routes;
   rw.strict_route = routes.strict_router;
+  if (retarget != nullptr) {
+    rw.request_uri = retarget->request_uri;
+    rw.routes = retarget->routes;
+  }
   std::string branch = make_branch(static_cast<uint8_t>(worker_), loop_hash(request), next_branch_++);
   // A UDP request sent by address goes out of this worker's own socket, and its Via names that
   // port, so the responses come straight back to this worker (no post from another one).
@@ -451,6 +456,7 @@ void EdgeProxy::forward_stateless(const sip::Message& request, const net::Flow& 
   auto top = request.top_via();
   if (!top.ok()) return;
   std::string branch = stateless_branch(static_cast<uint8_t>(worker_), (*top)->branch);
+  if (shared_.registrar != nullptr && forward_stateless_registrar(request, source, routes, rw, branch)) return;
   if (!is_from_upstream(source.remote)) {
     rw.via_fix = via_fix_for(**top, source.remote, shared_.config.force_rport == ForceRport::kAlways);
     auto targets = shared_.upstream();
@@ -741,8 +747,8 @@ bool EdgeProxy::is_from_upstream(const net::Endpoint& source) const {
 }
 
 std::string EdgeProxy::build_response(const sip::Message& request, const net::Endpoint& source, uint16_t status,
-                                      std::string_view extra_headers) {
-  sip::ResponseBuilder b(request, status);
+                                      std::string_view extra_headers, std::string_view reason) {
+  sip::ResponseBuilder b(request, status, reason);
   b.via_received(source.address.to_string(), source.port);
   if (status > 100) b.to_tag("ph" + std::to_string(worker_) + "x" + std::to_string(next_tag_++));
   b.header("Server", shared_.config.server_name);
@@ -756,7 +762,7 @@ std::string EdgeProxy::build_response(const sip::Message& request, const net::En
 }
 
 void EdgeProxy::respond(TransactionId server, const sip::Message& request, uint16_t status,
-                        std::string_view extra_headers) {
+                        std::string_view extra_headers, std::string_view reason) {
   net::Endpoint source;
   if (auto c = calls_.find(server); c != calls_.end()) {
     source = c->second->source.remote;
@@ -764,7 +770,7 @@ void EdgeProxy::respond(TransactionId server, const sip::Message& request, uint1
     source = current_flow_->remote;
   }
   shared_.metrics.response_sent(status);
-  (void)table_.respond(server, status, build_response(request, source, status, extra_headers), now());
+  (void)table_.respond(server, status, build_response(request, source, status, extra_headers, reason), now());
 }
 
 void EdgeProxy::respond_stateless(const sip::Message& request, const net::Flow& flow, uint16_t status,

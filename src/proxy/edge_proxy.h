@@ -31,6 +31,8 @@
 #include "proxy/local_identity.h"
 #include "proxy/proxy_config.h"
 #include "proxy/proxy_metrics.h"
+#include "proxy/registrar_services.h"
+#include "proxy/request_rewrite.h"
 #include "transport/transport_layer.h"
 #include "txn/transaction_table.h"
 
@@ -60,6 +62,7 @@ struct ProxyShared {
   ProxyMetrics& metrics;
   std::shared_ptr<spdlog::logger> log;  // shared_ptr: spdlog's API hands loggers out that way
   std::vector<EdgeProxy*> workers;      // filled before run(); indexed by worker
+  RegistrarServices* registrar = nullptr;  // registrar mode; null: pure edge
 };
 
 class EdgeProxy final : public transport::MessageHandler,
@@ -92,6 +95,18 @@ class EdgeProxy final : public transport::MessageHandler,
     net::Transport transport = net::Transport::kUdp;
     net::Endpoint endpoint;
     std::string server_name;
+  };
+  // A branch that goes somewhere else than the Request-URI says: a registered Contact, reached
+  // along the binding's Path (registrar mode).
+  struct Retarget {
+    std::string_view request_uri;
+    std::vector<std::string> routes;
+  };
+  // The flows a Route token names: one (a client's flow) or two (both legs of a dialog between
+  // two of our users).
+  struct TokenFlows {
+    net::Flow first;
+    std::optional<net::Flow> second;
   };
   struct Branch {
     txn::TransactionId txn = txn::kNoTransaction;
@@ -144,18 +159,41 @@ class EdgeProxy final : public transport::MessageHandler,
   // over a connection the client aliased (RFC 5923) when there is one.
   bool fork_to_request_uri(Call& call, const sip::Message& request);
   bool start_branch(Call& call, const sip::Message& request, const Destination& dest, const transport::LocalSocket& out,
-                    std::string_view rr_token, bool to_upstream, size_t target_index);
+                    std::string_view rr_token, bool to_upstream, size_t target_index,
+                    const Retarget* retarget = nullptr);
+
+  // Registrar mode (edge_proxy_registrar.cc). True when the request was dealt with (answered or
+  // forwarded); false: the edge logic routes it (to the core, or by flow token / Request-URI).
+  bool route_as_registrar(Call& call, txn::TransactionId txn, const sip::Message& request,
+                          const RouteAnalysis& routes);
+  void register_here(txn::TransactionId txn, const sip::Message& request, const net::Flow& source);
+  void fork_to_bindings(Call& call, txn::TransactionId txn, const sip::Message& request);
+  // Digest check; false when the request was answered (401/407 challenge, 403, 400).
+  bool authenticate(txn::TransactionId txn, const sip::Message& request, registrar::ChallengeKind kind,
+                    std::string_view realm, std::string& user);
+  void challenge(txn::TransactionId txn, const sip::Message& request, registrar::ChallengeKind kind,
+                 std::string_view realm, bool stale);
+  bool is_registrar_domain(const sip::Uri& uri) const;
+  Result<TokenFlows> decode_route_token(std::string_view token) const;
+  // Where a request routed by `flows` goes, given the flow it came on; none: the token names the
+  // sender itself (its own route set through us), so normal routing applies.
+  static std::optional<net::Flow> token_target(const TokenFlows& flows, const net::Flow& source);
+  // A Route/Path value's hop by address; none for a host name or a malformed value.
+  std::optional<Destination> route_destination(std::string_view route_value) const;
+  bool forward_stateless_registrar(const sip::Message& request, const net::Flow& source, const RouteAnalysis& routes,
+                                   Rewrite& rw, std::string_view branch);
+  net::Endpoint call_source_or_current(txn::TransactionId txn) const;
   void branch_final(Call& call, Branch& branch, uint16_t status, std::string response_bytes);
   void maybe_finish(Call& call);
   void cancel_branch(Call& call, Branch& branch);
   void cancel_others(Call& call, const Branch* except);
 
   void respond(txn::TransactionId server, const sip::Message& request, uint16_t status,
-               std::string_view extra_headers = {});
+               std::string_view extra_headers = {}, std::string_view reason = {});
   void respond_stateless(const sip::Message& request, const net::Flow& flow, uint16_t status,
                          std::string_view extra_headers = {});
   std::string build_response(const sip::Message& request, const net::Endpoint& source, uint16_t status,
-                             std::string_view extra_headers);
+                             std::string_view extra_headers, std::string_view reason = {});
   bool is_from_upstream(const net::Endpoint& source) const;
   const transport::LocalSocket* socket_for_upstream(const UpstreamTarget& t) const;
   uint64_t remember(const Destination& dest);

@@ -26,6 +26,10 @@ std::string_view drop_name(Drop d) {
       return "upstream_unavailable";
     case Drop::kTimerC:
       return "timer_c";
+    case Drop::kForbidden:
+      return "forbidden";
+    case Drop::kAuthFailed:
+      return "auth_failed";
     case Drop::kCount:
       break;
   }

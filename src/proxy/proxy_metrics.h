@@ -23,6 +23,8 @@ enum class Drop : uint8_t {
   kNoRoute,              // 480 / 404: a request from upstream naming no client
   kUpstreamUnavailable,  // 503: no upstream target could be reached
   kTimerC,               // an INVITE branch rang too long without a final answer (408)
+  kForbidden,            // 403: relay to a foreign domain, a REGISTER for another's AOR or domain
+  kAuthFailed,           // digest credentials that failed (wrong, unknown user, replayed nc)
   kCount,
 };
 std::string_view drop_name(Drop d);

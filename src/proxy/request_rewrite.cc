@@ -125,6 +125,10 @@ std::string apply_rewrite(const sip::Message& request, const Rewrite& rw) {
     }
     remove_route_values(request, *routes, drop, ed);
   }
+  if (!rw.request_uri.empty() && !rw.strict_route) ed.replace(request.request_uri().raw, rw.request_uri);
+  // Header order matters only among fields of one name (RFC 3261 §7.3.1): first of all puts
+  // these ahead of any Route the request still has, in the order given.
+  for (const auto& route : rw.routes) ed.add_header_first("Route", route);
   if (rw.decrement_max_forwards) {
     const auto* mf = request.header(sip::HeaderKind::kMaxForwards);
     auto value = request.max_forwards();

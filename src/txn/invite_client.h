@@ -45,7 +45,13 @@ class InviteClient {
   Output on_transport_error();
 
   State state() const { return state_; }
-  const sip::Message& request() const { return *invite_; }
+  // The INVITE, until a final response came (then nullptr: see release_request).
+  const sip::Message* request() const { return invite_.get(); }
+  // In Completed the ACK is already built (ack_) and in Accepted nothing is sent: the table takes
+  // the INVITE back so it is freed at once, not after Timer D/M (32 s).
+  sip::MessagePtr release_request() {
+    return state_ == State::kCalling || state_ == State::kProceeding ? nullptr : std::move(invite_);
+  }
   // The ACK sent for the non-2xx final response; empty before one arrived.
   std::string_view ack() const { return ack_; }
 

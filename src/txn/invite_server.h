@@ -15,8 +15,8 @@
 // RFC 3261 §17.2.1's 100 Trying is left to the TU: a proxy sends it at once for every INVITE
 // (§16.2), with the received/rport parameters only the transport layer knows.
 //
-// Ownership and threads: the machine owns the INVITE (the TU reads it through the table for as
-// long as the transaction lives) and the last response it sent. One worker thread uses it.
+// Ownership and threads: the machine owns the INVITE (the TU reads it through the table until the
+// final response is sent) and the last response it sent. One worker thread uses it.
 #pragma once
 
 #include <string>
@@ -44,7 +44,12 @@ class InviteServer {
   Output on_transport_error();
 
   State state() const { return state_; }
-  const sip::Message& request() const { return *invite_; }
+  // The INVITE, until a final response was sent (then nullptr: see release_request).
+  const sip::Message* request() const { return invite_.get(); }
+  // Once a final response was sent the INVITE is not needed any more (retransmissions are
+  // answered from last_response_, matching is by the table's key): the table takes it back so
+  // the message is freed at once instead of living for Timer H/I/L.
+  sip::MessagePtr release_request() { return state_ == State::kProceeding ? nullptr : std::move(invite_); }
   uint16_t last_status() const { return last_status_; }
 
  private:

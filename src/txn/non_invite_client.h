@@ -31,7 +31,13 @@ class NonInviteClient {
   Output on_transport_error();
 
   State state() const { return state_; }
-  const sip::Message& request() const { return *request_; }
+  // The request, until a final response came (then nullptr: see release_request).
+  const sip::Message* request() const { return request_.get(); }
+  // In Completed nothing is re-sent: the table takes the request back so it is freed at once,
+  // not after Timer K.
+  sip::MessagePtr release_request() {
+    return state_ == State::kTrying || state_ == State::kProceeding ? nullptr : std::move(request_);
+  }
 
  private:
   Output terminate(Output out);

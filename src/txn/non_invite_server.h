@@ -7,8 +7,8 @@
 //   Retransmitted request: discarded in Trying, answered with the last response in Proceeding
 //   and Completed.
 //
-// Ownership and threads: the machine owns the request (the TU reads it through the table for as
-// long as the transaction lives) and the last response it sent. One worker thread uses it.
+// Ownership and threads: the machine owns the request (the TU reads it through the table until
+// the final response is sent) and the last response it sent. One worker thread uses it.
 #pragma once
 
 #include <string>
@@ -36,7 +36,13 @@ class NonInviteServer {
   Output on_transport_error();
 
   State state() const { return state_; }
-  const sip::Message& request() const { return *request_; }
+  // The request, until a final response was sent (then nullptr: see release_request).
+  const sip::Message* request() const { return request_.get(); }
+  // In Completed only the last response is needed (retransmissions are matched by the table's
+  // key): the table takes the request back so it is freed at once, not after Timer J (32 s).
+  sip::MessagePtr release_request() {
+    return state_ == State::kTrying || state_ == State::kProceeding ? nullptr : std::move(request_);
+  }
   uint16_t last_status() const { return last_status_; }
 
  private:

@@ -72,9 +72,9 @@ class TransactionUser {
  public:
   virtual ~TransactionUser() = default;
   // A request created a server transaction; answer it with TransactionTable::respond. The
-  // transaction owns `request` (valid until on_terminated; TransactionTable::request() gives it
-  // back). For a CANCEL, `cancelled_invite` is the INVITE server transaction it cancels, or
-  // kNoTransaction when none matches (answer 481, RFC 3261 §9.2).
+  // transaction owns `request` (valid until the final response is sent and the outermost table
+  // call returns; TransactionTable::request() gives it back until then). For a CANCEL, `cancelled_invite` is the INVITE
+  // server transaction it cancels, or kNoTransaction when none matches (answer 481, RFC 3261 §9.2).
   virtual void on_request(TransactionId txn, const sip::Message& request, TransactionId cancelled_invite) = 0;
   // An ACK matched an INVITE server transaction in Accepted (an RFC 2543 peer ACKing a 2xx, which
   // the proxy forwards like any ACK for a 2xx). The TU may take `ack`.
@@ -157,7 +157,8 @@ class TransactionTable {
   // --- Inspection ---
 
   size_t size() const { return entries_.size(); }
-  // The request that created `txn` (the INVITE a CANCEL refers to, for a 487), or nullptr.
+  // The request that created `txn` (the INVITE a CANCEL refers to, for a 487), or nullptr: also
+  // once the transaction has its final response (the machine no longer keeps the request).
   const sip::Message* request(TransactionId txn) const;
   std::optional<TransactionKind> kind(TransactionId txn) const;
   // RFC 3261 name of the state ("Proceeding"...); empty when `txn` is unknown.
@@ -229,6 +230,7 @@ class TransactionTable {
   std::vector<TimerEntry> timer_heap_;
   std::vector<std::pair<TransactionId, TimePoint>> pending_errors_;
   std::vector<std::unique_ptr<Entry>> graveyard_;
+  std::vector<sip::MessagePtr> released_;  // requests machines gave back, freed with the graveyard
   TableCounters counters_;
 };
 

@@ -80,13 +80,13 @@ class Sipp:
 
     def __init__(self, lab, role, scenario, remote, user, name, transport="udp", port=SIP_PORT,
                  call_id=None, via_params=";rport", expires=300, timeout=20, media_port=None,
-                 extra=()):
+                 extra=(), domain=DOMAIN):
         self.lab, self.name = lab, name
         self.messages = lab.path(f"{name}.messages.log")
         self.errors = lab.path(f"{name}.errors.log")
         argv = ["sipp", "-sf", os.path.join(HERE, "sipp", scenario), remote,
                 "-i", ADDR[role], "-p", str(port), "-t", "t1" if transport == "tcp" else "u1",
-                "-s", user, "-key", "domain", DOMAIN, "-key", "via_params", via_params,
+                "-s", user, "-key", "domain", domain, "-key", "via_params", via_params,
                 "-key", "expires", str(expires),
                 "-m", "1", "-l", "1", "-nostdin", "-aa",
                 "-timeout", f"{timeout}s", "-timeout_error", "-max_recv_loops", "100",
@@ -233,17 +233,130 @@ class Pinhole:
         return self.proc.stderr()
 
 
+# --------------------------------------------------------------------------- pinhole registrar mode
+
+REG_DOMAIN = "lab.test"     # the domain pinhole's registrar serves (issue 4 lab tests)
+REG_ADMIN = "127.0.0.1:9060"  # admin port on the loopback of pinhole's namespace
+
+
+def pinhole_registrar_config(lab, cert, key, db, registrar=None, auth=None, node_id="lab-a"):
+    """Registrar mode (issue 4): pinhole serves REG_DOMAIN alone (no upstream), bindings and
+    users in a SQLite file, digest auth on. `registrar`/`auth` override single keys of those
+    sections (e.g. {"max_expires": "3600s"}); values are written as given (YAML)."""
+    reg = {"domains": f"[{REG_DOMAIN}]", "min_expires": "10s", "max_expires": "3600s",
+           "default_expires": "600s", "nat_udp_lease": "60s"}
+    reg.update(registrar or {})
+    auth_keys = {"register": "true", "requests": "true"}
+    auth_keys.update(auth or {})
+    reg_text = "".join(f"  {k}: {v}\n" for k, v in reg.items())
+    auth_text = "".join(f"  {k}: {v}\n" for k, v in auth_keys.items())
+    text = f"""workers: 2
+listen:
+  - {{ transport: udp, address: {PIN}, port: 5060 }}
+  - {{ transport: tcp, address: {PIN}, port: 5060 }}
+  - {{ transport: tls, address: {PIN}, port: 5061 }}
+tls: {{ certificate: {cert}, private_key: {key}, verify_upstream: false }}
+registrar:
+{reg_text}store: sqlite://{db}
+auth:
+{auth_text}flow_tokens: {{ secret: "hex:{secrets.token_hex(16)}" }}
+admin: {{ listen: {REG_ADMIN} }}
+node_id: {node_id}
+log: {{ level: debug }}
+"""
+    path = lab.path("pinhole-registrar.yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+class RegistrarPinhole(Pinhole):
+    """pinhole in registrar mode in the `pin` namespace, with `pinhole ctl` run next to it.
+
+    The config (with its flow-token secret) and the SQLite store are made once: start() after
+    kill() brings up the same node on the same store, as an operator's restart would.
+    """
+
+    def __init__(self, lab, binary, registrar=None, auth=None):
+        if not binary or not os.path.exists(binary):
+            raise LabError(f"pinhole daemon not built: {binary!r}")
+        self.lab, self.binary, self.starts = lab, binary, 0
+        self.cert, self.key = make_cert(lab)
+        self.db = lab.path("pinhole.db")
+        self.config = pinhole_registrar_config(lab, self.cert, self.key, self.db, registrar, auth)
+        check = subprocess.run([binary, "--check-config", self.config], capture_output=True,
+                               text=True, timeout=20)
+        if check.returncode != 0:
+            raise LabError(f"pinhole --check-config rejected the registrar config "
+                           f"{self.config}: {check.stdout}{check.stderr}")
+        self.start()
+
+    def start(self):
+        """Starts the daemon (again); output goes to pinhole-<n>.out/.err in the workdir."""
+        self.starts += 1
+        self.proc = self.lab.spawn("pin", [self.binary, "--config", self.config],
+                                   f"pinhole-{self.starts}")
+        wait_until(self._ready, 20, "pinhole's admin /health (registrar mode)")
+
+    def kill(self):
+        """SIGKILL: no shutdown code runs (what survives is what the store already holds)."""
+        self.proc.kill()
+
+    def admin(self, path):
+        code = ("import sys,urllib.request;"
+                "print(urllib.request.urlopen(sys.argv[1],timeout=3).read().decode())")
+        r = self.lab.exec("pin", ["python3", "-c", code, f"http://{REG_ADMIN}{path}"],
+                          check=False, timeout=10)
+        return r.stdout if r.returncode == 0 else None
+
+    def ctl(self, *args, json_output=False, check=True):
+        """`pinhole ctl --admin 127.0.0.1:9060 [--json] ARGS` in pinhole's namespace.
+        Exit codes: 0 ok, 1 daemon error, 2 usage, 3 unreachable."""
+        argv = [self.binary, "ctl", "--admin", REG_ADMIN] + (["--json"] if json_output else [])
+        r = self.lab.exec("pin", argv + list(args), check=False, timeout=20)
+        if check and r.returncode != 0:
+            raise LabError(f"pinhole ctl {' '.join(args)} -> exit {r.returncode}: "
+                           f"{r.stdout.strip()} {r.stderr.strip()}")
+        return r
+
+    def add_user(self, user, password):
+        """Provisions user@REG_DOMAIN (the CLI computes and stores the HA1s)."""
+        self.ctl("users", "add", f"{user}@{REG_DOMAIN}", "--password", password)
+
+    def registrations(self):
+        """`ctl --json registrations` as parsed JSON: {"aors": N, "bindings": [...]}."""
+        r = self.ctl("registrations", json_output=True)
+        try:
+            return json.loads(r.stdout)
+        except ValueError:
+            raise LabError(f"pinhole ctl --json registrations printed no JSON: {r.stdout!r}")
+
+    def show(self, aor):
+        """(exit code, parsed JSON or None) of `ctl --json show AOR`."""
+        r = self.ctl("show", aor, json_output=True, check=False)
+        try:
+            return r.returncode, json.loads(r.stdout)
+        except ValueError:
+            return r.returncode, None
+
+
 # --------------------------------------------------------------------------- baresip
 
 def baresip_configdir(lab, role, user, cert, ctrl_port=4444, regint=60, transport="tls",
-                      outbound=f"sip:{ADDR['pin']}:5061;transport=tls", local_port=5060):
-    """A per-run baresip config dir from baresip/config.in and baresip/accounts.in."""
+                      outbound=f"sip:{ADDR['pin']}:5061;transport=tls", local_port=5060,
+                      domain=DOMAIN, auth_user=None, auth_pass=None):
+    """A per-run baresip config dir from baresip/config.in and baresip/accounts.in.
+    auth_user/auth_pass: digest credentials for a registrar that challenges (pinhole's
+    registrar mode); without them the account has none, as before."""
+    auth = ""
+    if auth_pass is not None:
+        auth = f";auth_user={auth_user or user};auth_pass={auth_pass}"
     confdir = lab.path(f"baresip-{user}")
     os.makedirs(confdir, exist_ok=True)
     wav = os.path.join(confdir, "source.wav")
     _write_silence(wav)
     subst = {"@LOCAL_IP@": ADDR[role], "@LOCAL_PORT@": str(local_port), "@CAFILE@": cert,
-             "@CTRL_PORT@": str(ctrl_port), "@USER@": user, "@DOMAIN@": DOMAIN,
+             "@CTRL_PORT@": str(ctrl_port), "@USER@": user, "@DOMAIN@": domain, "@AUTH@": auth,
              "@TRANSPORT@": transport, "@OUTBOUND@": outbound, "@REGINT@": str(regint),
              "@SOURCE_WAV@": wav, "@MODULE_PATH@": _baresip_module_path(),
              "@NET_IF@": "wan0" if role in WAN_HOSTS else "eth0"}

@@ -412,6 +412,14 @@ def torture_verdict(name, cls, text, transport, path, answers):
     return first in wanted, sorted(wanted, key=str)
 
 
+# --------------------------------------------------------------------------- registrar mode
+
+# Issue 4's registrar-mode tests (registrar_*) live in their own module.
+import registrar_tests  # noqa: E402
+
+TESTS.update(registrar_tests.TESTS)
+
+
 # --------------------------------------------------------------------------- main
 
 def main():

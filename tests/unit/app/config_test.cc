@@ -566,9 +566,98 @@ TEST_F(ConfigTest, MakeRunConfigFindsItsGeneratedCertificate) {
   EXPECT_EQ(r->transport.tls.certificate_file, (dir_ / "build/run/tls/cert.pem").string());
   ASSERT_EQ(r->transport.listeners.size(), 3u);
   EXPECT_EQ(r->transport.listeners[2].bind.to_string(), "127.0.0.1:5061");
-  EXPECT_EQ(r->proxy.upstream.uri, "sip:127.0.0.1:5080;transport=udp");
+  EXPECT_TRUE(r->proxy.upstream.uri.empty());  // a registrar serving its site alone
+  EXPECT_TRUE(r->registrar.enabled);
+  EXPECT_TRUE(r->auth.enabled);
+  EXPECT_EQ(r->store, "sqlite://" + (dir_ / "build/run/pinhole.db").lexically_normal().string());
   EXPECT_EQ(r->admin.listen.to_string(), "127.0.0.1:9060");
   EXPECT_EQ(r->proxy.flow_token_key.size(), 32u);
+}
+
+// --- registrar, auth, store --------------------------------------------------------------------
+
+constexpr std::string_view kRegistrarOnly = R"(listen:
+  - {transport: udp, address: 127.0.0.1}
+flow_tokens: {secret: "hex:000102030405060708090a0b0c0d0e0f"}
+registrar:
+  domains: [Example.COM]
+)";
+
+TEST_F(ConfigTest, RegistrarNeedsNoUpstreamAndGetsItsDefaults) {
+  auto r = parse(kRegistrarOnly);
+  ASSERT_TRUE(r.ok()) << r.error().what;
+  EXPECT_TRUE(r->registrar.enabled);
+  EXPECT_TRUE(r->proxy.upstream.uri.empty());
+  EXPECT_EQ(r->registrar.config.domains, std::vector<std::string>{"example.com"});
+  // A registrar domain is also one of "us".
+  EXPECT_THAT(r->proxy.local_domains, ::testing::Contains("example.com"));
+  EXPECT_EQ(r->registrar.config.min_expires, 60u);
+  EXPECT_EQ(r->registrar.config.nat_udp_lease, 60u);
+  EXPECT_TRUE(r->auth.enabled);  // on by default with the registrar
+  EXPECT_TRUE(r->auth.register_requests);
+  EXPECT_EQ(r->auth.nonce_lifetime, std::chrono::seconds(300));
+  EXPECT_EQ(r->store, "sqlite:///var/lib/pinhole/pinhole.db");
+  EXPECT_FALSE(r->node_id.empty());
+}
+
+TEST_F(ConfigTest, RegistrarKeysLand) {
+  auto r = parse(std::string(kRegistrarOnly) + R"(  min_expires: 30s
+  max_expires: 2h
+  default_expires: 10m
+  nat_udp_lease: 45s
+  max_contacts: 8
+  max_bindings_per_aor: 4
+  outbound_flow_timer: 25s
+auth: {nonce_lifetime: 2m, md5: false, requests: false, secret: "hex:00112233445566778899aabbccddeeff"}
+store: sqlite://data/reg.db
+node_id: edge-a
+)");
+  ASSERT_TRUE(r.ok()) << r.error().what;
+  const auto& c = r->registrar.config;
+  EXPECT_EQ(c.min_expires, 30u);
+  EXPECT_EQ(c.max_expires, 7200u);
+  EXPECT_EQ(c.default_expires, 600u);
+  EXPECT_EQ(c.nat_udp_lease, 45u);
+  EXPECT_EQ(c.max_contacts, 8u);
+  EXPECT_EQ(c.max_bindings_per_aor, 4u);
+  EXPECT_EQ(c.outbound_flow_timer, 25u);
+  EXPECT_EQ(r->auth.nonce_lifetime, std::chrono::seconds(120));
+  EXPECT_FALSE(r->auth.md5);
+  EXPECT_FALSE(r->auth.other_requests);
+  EXPECT_EQ(r->auth.secret.size(), 16u);
+  // Relative store paths are taken from the config's directory and made absolute.
+  EXPECT_EQ(r->store, "sqlite://" + (dir_ / "data/reg.db").lexically_normal().string());
+  EXPECT_EQ(r->node_id, "edge-a");
+}
+
+TEST_F(ConfigTest, RegistrarErrorsNameTheKey) {
+  EXPECT_THAT(error_of(std::string(kRegistrarOnly) + "  min_expires: 2h\n  max_expires: 1h\n"),
+              HasSubstr("registrar.min_expires: is above max_expires (3600s)"));
+  EXPECT_THAT(error_of(std::string(kRegistrarOnly) + "  nat_udp_lease: 30s\n"),
+              HasSubstr("registrar.nat_udp_lease: is below min_expires (60s)"));
+  EXPECT_THAT(error_of(std::string(kRegistrarOnly) + "  max_contacts: 0\n"), HasSubstr("registrar.max_contacts"));
+  EXPECT_THAT(error_of(std::string(kRegistrarOnly) + "store: postgres://x\n"), HasSubstr("is not a store URL"));
+  EXPECT_THAT(error_of(std::string(kRegistrarOnly) + "node_id: \"a b\"\n"), HasSubstr("node_id: must be"));
+  EXPECT_THAT(error_of(minimal_plus("auth: {enabled: true}\n")), HasSubstr("needs the registrar"));
+  EXPECT_THAT(error_of(R"(listen:
+  - {transport: udp, address: 127.0.0.1}
+flow_tokens: {secret: "hex:000102030405060708090a0b0c0d0e0f"}
+registrar: {domains: []}
+)"),
+              HasSubstr("registrar.domains: must name at least one domain"));
+}
+
+TEST_F(ConfigTest, WithoutRegistrarStoreIsMemoryAndUpstreamRequired) {
+  auto r = parse(kMinimal);
+  ASSERT_TRUE(r.ok()) << r.error().what;
+  EXPECT_FALSE(r->registrar.enabled);
+  EXPECT_FALSE(r->auth.enabled);
+  EXPECT_EQ(r->store, "memory:");
+  EXPECT_THAT(error_of(R"(listen:
+  - {transport: udp, address: 127.0.0.1}
+flow_tokens: {secret: "hex:000102030405060708090a0b0c0d0e0f"}
+)"),
+              HasSubstr("upstream"));
 }
 
 }  // namespace

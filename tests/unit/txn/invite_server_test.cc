@@ -45,7 +45,8 @@ TEST_F(InviteServerTest, StartIsProceedingAndPassesTheInviteUp) {
   EXPECT_EQ(out.notify, Notify::kRequest);
   EXPECT_THAT(sent(out), IsEmpty());
   EXPECT_THAT(started(out), IsEmpty());
-  EXPECT_EQ(m.request().bytes(), req_.text());
+  ASSERT_NE(m.request(), nullptr);
+  EXPECT_EQ(m.request()->bytes(), req_.text());
 }
 
 TEST_F(InviteServerTest, ProceedingAbsorbsRetransmissionsAndResendsTheLatestProvisional) {

@@ -485,6 +485,56 @@ TEST_F(TransactionTableTest, TheTuMayAnswerFromInsideOnRequest) {
   EXPECT_THAT(transport_.times(id, t0), ElementsAre(0, 0, 500));  // 100, 486, 486 by Timer G
 }
 
+// A transaction keeps its request only until it has a final response: the Timer D/H/I/J/K/L
+// waits that follow (up to 32 s over UDP) need the last response, the ACK or nothing. The TU's
+// reference from on_request stays valid until the callback returns.
+TEST_F(TransactionTableTest, RequestsAreFreedOnceTheFinalResponseIsSentOrReceived) {
+  Req invite;
+  std::string seen_after_final;
+  tu_.on_request_hook = [&](TransactionId txn, const sip::Message& request) {
+    EXPECT_TRUE(respond(txn, invite, 486).ok());
+    EXPECT_EQ(table_.request(txn), nullptr);          // no longer handed out...
+    seen_after_final = std::string(request.bytes());  // ...but alive until the callback returns
+  };
+  const TransactionId server = receive(invite).txn;
+  EXPECT_EQ(seen_after_final, invite.text());
+  EXPECT_EQ(table_.state(server), "Completed");
+  EXPECT_EQ(table_.request(server), nullptr);
+  EXPECT_EQ(receive(invite).disposition, Disposition::kAbsorbed);  // retransmission: the 486 again
+  ASSERT_EQ(transport_.sent.size(), 2u);
+  EXPECT_EQ(transport_.sent[1].bytes, transport_.sent[0].bytes);
+  tu_.on_request_hook = nullptr;
+
+  Req req = options();
+  const TransactionId nis = receive(req).txn;
+  ASSERT_TRUE(respond(nis, req, 100).ok());
+  EXPECT_NE(table_.request(nis), nullptr);  // provisional: still needed
+  ASSERT_TRUE(respond(nis, req, 200).ok());
+  EXPECT_EQ(table_.request(nis), nullptr);
+  EXPECT_EQ(receive(req).disposition, Disposition::kAbsorbed);
+  EXPECT_EQ(transport_.sent.back().bytes, response_text(req, 200));
+
+  Req out;
+  out.vias = {"SIP/2.0/UDP proxy.example.com;branch=z9hG4bKout1"};
+  const TransactionId ic = send(out);
+  EXPECT_NE(table_.request(ic), nullptr);
+  EXPECT_EQ(receive_response(response_text(out, 180)).disposition, Disposition::kPassedToTu);
+  EXPECT_NE(table_.request(ic), nullptr);  // Proceeding: a CANCEL may still need it
+  const size_t before = transport_.sent.size();
+  EXPECT_EQ(receive_response(response_text(out, 486)).disposition, Disposition::kPassedToTu);
+  EXPECT_EQ(table_.request(ic), nullptr);
+  EXPECT_EQ(receive_response(response_text(out, 486)).disposition, Disposition::kAbsorbed);
+  ASSERT_EQ(transport_.sent.size(), before + 2);  // the ACK, then the same ACK again
+  EXPECT_EQ(transport_.sent[before + 1].bytes, transport_.sent[before].bytes);
+
+  Req nic = options();
+  nic.vias = {"SIP/2.0/UDP proxy.example.com;branch=z9hG4bKout2"};
+  const TransactionId nc = send(nic);
+  EXPECT_EQ(receive_response(response_text(nic, 200)).disposition, Disposition::kPassedToTu);
+  EXPECT_EQ(table_.request(nc), nullptr);
+  EXPECT_EQ(table_.state(nc), "Completed");
+}
+
 TEST_F(TransactionTableTest, TheTuMayForwardFromInsideOnRequest) {
   Req incoming;
   incoming.vias = {"SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bKnashds8"};
