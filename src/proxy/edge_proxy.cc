@@ -395,6 +395,7 @@ bool EdgeProxy::start_branch(Call& call, const sip::Message& request, const Dest
   RouteAnalysis routes = analyse_routes(request, shared_.identity);
   rw.pop_routes = routes.our_routes;
   rw.strict_route = routes.strict_router;
+  rw.consume_credentials = call.authenticated;
   if (retarget != nullptr) {
     rw.request_uri = retarget->request_uri;
     rw.routes = retarget->routes;

@@ -128,6 +128,7 @@ class EdgeProxy final : public transport::MessageHandler,
     bool invite = false;
     bool cancelled = false;
     bool final_sent = false;
+    bool authenticated = false;  // its Proxy-Authorization was checked here (registrar mode)
     std::shared_ptr<const UpstreamTargets> targets;
     std::vector<Branch> branches;
     uint16_t best_status = 0;

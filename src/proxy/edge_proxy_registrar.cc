@@ -151,6 +151,7 @@ bool EdgeProxy::route_as_registrar(Call& call, TransactionId txn, const sip::Mes
       std::string user;
       if (!authenticate(txn, request, registrar::ChallengeKind::kProxy, canonical_host((*from)->uri.host), user))
         return true;  // answered: 407 or 403
+      call.authenticated = true;
       if (user != (*from)->uri.user) {
         reg.metrics.identity_mismatch.inc();
         reject(Drop::kForbidden, source.remote, "authenticated user differs from the From user: 403");

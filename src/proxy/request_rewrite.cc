@@ -129,6 +129,12 @@ std::string apply_rewrite(const sip::Message& request, const Rewrite& rw) {
   // Header order matters only among fields of one name (RFC 3261 §7.3.1): first of all puts
   // these ahead of any Route the request still has, in the order given.
   for (const auto& route : rw.routes) ed.add_header_first("Route", route);
+  if (rw.consume_credentials) {
+    // RFC 3261 §22.3 lets the proxy that accepted credentials remove them; the callee has no use
+    // for the caller's digest answer (and should not see it).
+    for (const auto& h : request.headers())
+      if (h.kind == sip::HeaderKind::kProxyAuthorization) ed.remove_header(h);
+  }
   if (rw.decrement_max_forwards) {
     const auto* mf = request.header(sip::HeaderKind::kMaxForwards);
     auto value = request.max_forwards();

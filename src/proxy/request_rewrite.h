@@ -52,6 +52,7 @@ struct Rewrite {
   std::string path;                        // added on top of Path when not empty
   std::string request_uri;                 // replaces the Request-URI when not empty (a registered Contact)
   std::vector<std::string> routes;         // added before every remaining Route (a binding's Path, RFC 3327)
+  bool consume_credentials = false;        // drop Proxy-Authorization: we checked it, nobody after us may
   bool decrement_max_forwards = true;      // missing Max-Forwards is added as 70
 };
 std::string apply_rewrite(const sip::Message& request, const Rewrite& rewrite);

@@ -500,8 +500,8 @@ const BadCase kBadCases[] = {
      "test.yaml:4:17: admin.listen: ", "is also listen[0]"},
     {"LogLevelBad", minimal_plus("log: {level: verbose}\n"),
      "test.yaml:5:14: log.level: ", "'verbose' is not a log level (trace, debug, info, warn, error, critical, off)"},
-    {"LogComponentBad", minimal_plus("log:\n  components: {registrar: debug}\n"),
-     "test.yaml:6:16: log.components.registrar: ", "unknown key"},
+    {"LogComponentBad", minimal_plus("log:\n  components: {media: debug}\n"),
+     "test.yaml:6:16: log.components.media: ", "unknown key"},
     {"LogComponentLevelBad", minimal_plus("log:\n  components: {nat: loud}\n"),
      "test.yaml:6:21: log.components.nat: ", "not a log level"},
 };
