@@ -169,6 +169,10 @@ class EdgeProxy final : public transport::MessageHandler,
                           const RouteAnalysis& routes);
   void register_here(txn::TransactionId txn, const sip::Message& request, const net::Flow& source);
   void fork_to_bindings(Call& call, txn::TransactionId txn, const sip::Message& request);
+  void on_bindings_loaded(txn::TransactionId txn, const std::string& aor,
+                          Result<std::vector<store::BindingRecord>> found);
+  void fork_to_found_bindings(Call& call, txn::TransactionId txn, const sip::Message& request,
+                              std::vector<store::BindingRecord> bindings);
   // Digest check; false when the request was answered (401/407 challenge, 403, 400).
   bool authenticate(txn::TransactionId txn, const sip::Message& request, registrar::ChallengeKind kind,
                     std::string_view realm, std::string& user);
@@ -181,6 +185,7 @@ class EdgeProxy final : public transport::MessageHandler,
   static std::optional<net::Flow> token_target(const TokenFlows& flows, const net::Flow& source);
   // A Route/Path value's hop by address; none for a host name or a malformed value.
   std::optional<Destination> route_destination(std::string_view route_value) const;
+  bool names_us(std::string_view route_value) const;
   bool forward_stateless_registrar(const sip::Message& request, const net::Flow& source, const RouteAnalysis& routes,
                                    Rewrite& rw, std::string_view branch);
   net::Endpoint call_source_or_current(txn::TransactionId txn) const;

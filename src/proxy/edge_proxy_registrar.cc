@@ -294,7 +294,47 @@ void EdgeProxy::fork_to_bindings(Call& call, TransactionId txn, const sip::Messa
     respond(txn, request, aor.error().status);
     return;
   }
-  std::vector<store::BindingRecord> bindings = reg.location.lookup(*aor, reg.wall_seconds());
+  if (!reg.cluster) {
+    fork_to_found_bindings(call, txn, request, reg.location.lookup(*aor, reg.wall_seconds()));
+    return;
+  }
+  // A shared store: the AOR's bindings may be held by other nodes too, so the store, not our
+  // memory, says where it is registered. Looked up off this thread; the answer comes back to
+  // this worker, where the request may have been CANCELled meanwhile.
+  EdgeProxy* self = this;
+  transport::TransportLayer* transport = &shared_.transport;
+  uint32_t worker = worker_;
+  std::string key = *aor;
+  reg.store.load_aor_async(key, [self, transport, worker, txn, key](Result<std::vector<store::BindingRecord>> r) {
+    auto found = std::make_shared<Result<std::vector<store::BindingRecord>>>(std::move(r));
+    transport->post(worker, [self, txn, key, found] { self->on_bindings_loaded(txn, key, std::move(*found)); });
+  });
+}
+
+void EdgeProxy::on_bindings_loaded(TransactionId txn, const std::string& aor,
+                                   Result<std::vector<store::BindingRecord>> found) {
+  RegistrarServices& reg = *shared_.registrar;
+  auto it = calls_.find(txn);
+  const sip::Message* request = table_.request(txn);
+  if (it == calls_.end() || request == nullptr || it->second->final_sent || it->second->cancelled) return;
+  int64_t now = reg.wall_seconds();
+  std::vector<store::BindingRecord> bindings;
+  if (found.ok()) {
+    for (auto& b : *found)
+      if (b.expires_at > now) bindings.push_back(std::move(b));
+    std::sort(bindings.begin(), bindings.end(), registrar::binding_order);
+  } else {
+    // The shared store is unreachable: serve from what this node holds itself.
+    reject(Drop::kStoreUnavailable, it->second->source.remote, found.error().what);
+    bindings = reg.location.lookup(aor, now);
+  }
+  fork_to_found_bindings(*it->second, txn, *request, std::move(bindings));
+  notify_deadline();
+}
+
+void EdgeProxy::fork_to_found_bindings(Call& call, TransactionId txn, const sip::Message& request,
+                                       std::vector<store::BindingRecord> bindings) {
+  RegistrarServices& reg = *shared_.registrar;
   if (bindings.empty()) {
     reg.metrics.lookups_empty.inc();
     // 404: no such user at all; 480: a user of ours who is not reachable now (RFC 3261 §21.4.18).
@@ -318,7 +358,10 @@ void EdgeProxy::fork_to_bindings(Call& call, TransactionId txn, const sip::Messa
       std::string token;
       if (auto t = shared_.tokens.encode(b.flow); t.ok()) token = std::move(*t);
       std::string rr_token = caller_token.empty() ? token : caller_token + kTokenSeparator + token;
-      retarget.routes = b.path;  // a Path from a proxy in front of us (RFC 3327)
+      // A Path from a proxy in front of us (RFC 3327); not the entry naming ourselves that a
+      // cluster binding carries for the other nodes.
+      for (const auto& hop : b.path)
+        if (!names_us(hop)) retarget.routes.push_back(hop);
       call.client_flow = b.flow;
       call.has_client_flow = true;
       Destination dest{.flow = b.flow, .transport = b.flow.transport, .endpoint = b.flow.remote, .server_name = {}};
@@ -350,16 +393,29 @@ void EdgeProxy::fork_to_bindings(Call& call, TransactionId txn, const sip::Messa
   }
 }
 
-std::optional<EdgeProxy::Destination> EdgeProxy::route_destination(std::string_view route_value) const {
-  // "<sip:token@203.0.113.10:5060;transport=tcp;lr>": the hop's numeric address and transport.
-  std::string_view text = route_value;
-  if (auto open = text.find('<'); open != std::string_view::npos) {
-    auto close = text.find('>', open);
+namespace {
+// The URI of a Route/Path value ("<sip:token@203.0.113.10:5060;transport=tcp;lr>").
+std::optional<sip::Uri> route_uri(std::string_view value) {
+  if (auto open = value.find('<'); open != std::string_view::npos) {
+    auto close = value.find('>', open);
     if (close == std::string_view::npos) return std::nullopt;
-    text = text.substr(open + 1, close - open - 1);
+    value = value.substr(open + 1, close - open - 1);
   }
-  auto uri = sip::parse_uri(text);
+  auto uri = sip::parse_uri(value);
   if (!uri.ok() || !uri->is_sip()) return std::nullopt;
+  return *uri;
+}
+}  // namespace
+
+bool EdgeProxy::names_us(std::string_view route_value) const {
+  auto uri = route_uri(route_value);
+  return uri && shared_.identity.is_us(*uri);
+}
+
+std::optional<EdgeProxy::Destination> EdgeProxy::route_destination(std::string_view route_value) const {
+  // The hop's numeric address and transport.
+  auto uri = route_uri(route_value);
+  if (!uri) return std::nullopt;
   auto addr = net::Address::parse(canonical_host(uri->host));
   if (!addr.ok()) return std::nullopt;
   net::Transport t = uri->scheme == sip::UriScheme::kSips ? net::Transport::kTls : net::Transport::kUdp;

@@ -30,6 +30,8 @@ std::string_view drop_name(Drop d) {
       return "forbidden";
     case Drop::kAuthFailed:
       return "auth_failed";
+    case Drop::kStoreUnavailable:
+      return "store_unavailable";
     case Drop::kCount:
       break;
   }

@@ -25,6 +25,7 @@ enum class Drop : uint8_t {
   kTimerC,               // an INVITE branch rang too long without a final answer (408)
   kForbidden,            // 403: relay to a foreign domain, a REGISTER for another's AOR or domain
   kAuthFailed,           // digest credentials that failed (wrong, unknown user, replayed nc)
+  kStoreUnavailable,     // the shared store could not be read: served from this node's memory
   kCount,
 };
 std::string_view drop_name(Drop d);
