@@ -29,6 +29,8 @@
 #   bench/signaling.sh                    # both proxies (needs build/release/src/app/pinhole)
 #   bench/signaling.sh --only kamailio    # Kamailio alone (no ratio lines)
 #   bench/signaling.sh --only pinhole
+#   bench/signaling.sh --only relay       # the kernel floor alone: bench_udp_relay (bench/floor/)
+#   bench/signaling.sh --with-relay       # pinhole, Kamailio and the floor, with the floor's ratio
 #   CALLS=20000 RATE=2000 REGISTERS=20000 bench/signaling.sh
 #
 # Environment (defaults in brackets):
@@ -43,12 +45,17 @@
 #                sustain alone; NICE=-10 gives it most of the machine for the run
 #   PROXY_PORT [5060] UAC_PORT [5070] UAS_PORT [5090]
 #   PINHOLE_BIN [build/release/src/app/pinhole] KAMAILIO_BIN [kamailio] SIPP_BIN [sipp]
+#   RELAY_BIN [build/release/bench/bench_udp_relay]  (--only relay / --with-relay)
+#   PERF_EVENTS []  when set, `perf stat -e PERF_EVENTS` on the proxy's processes while the UAC
+#                runs (e.g. task-clock,context-switches,raw_syscalls:sys_enter), summary printed
+#                after the phase line and kept in WORK_DIR/<proxy>-<phase>-perf.txt
 #   WORK_DIR [fresh /tmp/pinhole-bench-signaling.XXXXXX, kept: logs, SIPp stats, configs]
 #
 # Output: one line per phase, then `key value` lines; the last two are
 #   cpu_per_register_ratio_vs_kamailio <pinhole/kamailio>
 #   cpu_per_call_ratio_vs_kamailio <pinhole/kamailio>
-# (with --only, the ratio lines are left out). Exit status: 0 all REGISTERs and calls
+# (with --only, the ratio lines are left out; --with-relay adds
+#   floor_cpu_per_register_ratio_vs_kamailio, floor_cpu_per_call_ratio_vs_kamailio before them). Exit status: 0 all REGISTERs and calls
 # succeeded; 1 some failed (the numbers are still printed); 2 the benchmark could not run
 # (binary missing, port busy, a process did not start or hit its time limit).
 #
@@ -70,11 +77,14 @@ PROXY_PORT=${PROXY_PORT:-5060}
 UAC_PORT=${UAC_PORT:-5070}
 UAS_PORT=${UAS_PORT:-5090}
 PINHOLE_BIN=${PINHOLE_BIN:-$ROOT/build/release/src/app/pinhole}
+RELAY_BIN=${RELAY_BIN:-$ROOT/build/release/bench/bench_udp_relay}
 KAMAILIO_BIN=${KAMAILIO_BIN:-kamailio}
 SIPP_BIN=${SIPP_BIN:-sipp}
 NICE=${NICE:-0}
+PERF_EVENTS=${PERF_EVENTS:-}
 
 ONLY=both
+WITH_RELAY=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --only)
@@ -83,11 +93,12 @@ while [[ $# -gt 0 ]]; do
       shift 2
       ;;
     --only=*) ONLY=${1#--only=}; shift ;;
+    --with-relay) WITH_RELAY=1; shift ;;
     -h | --help) sed -n '2,/^# shellcheck/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "signaling.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
 done
-case $ONLY in both | kamailio | pinhole) ;; *) echo "signaling.sh: --only kamailio|pinhole" >&2; exit 2 ;; esac
+case $ONLY in both | kamailio | pinhole | relay) ;; *) echo "signaling.sh: --only kamailio|pinhole|relay" >&2; exit 2 ;; esac
 
 [[ $NICE =~ ^-?[0-9]+$ ]] || { echo "signaling.sh: NICE must be an integer (got '$NICE')" >&2; exit 2; }
 for v in CALLS RATE REGISTERS REG_RATE HOLD_MS SETTLE_S WORKERS PROXY_PORT UAC_PORT UAS_PORT; do
@@ -99,10 +110,13 @@ done
 die() { echo "signaling.sh: $*" >&2; exit 2; }
 
 command -v "$SIPP_BIN" >/dev/null || die "sipp not found (apt-get install sip-tester)"
-if [[ $ONLY != pinhole ]]; then
+if [[ $ONLY == both || $ONLY == kamailio ]]; then
   command -v "$KAMAILIO_BIN" >/dev/null || die "kamailio not found (apt-get install kamailio)"
 fi
-if [[ $ONLY != kamailio ]]; then
+if [[ $ONLY == relay || $WITH_RELAY == 1 ]]; then
+  [[ -x $RELAY_BIN ]] || die "bench_udp_relay not found at $RELAY_BIN (build it: cmake --build --preset release --target bench_udp_relay)"
+fi
+if [[ $ONLY == both || $ONLY == pinhole ]]; then
   [[ -x $PINHOLE_BIN ]] || die "pinhole binary not found at $PINHOLE_BIN (build it: cmake --build --preset release; or run with --only kamailio)"
 fi
 
@@ -238,6 +252,15 @@ EOF
   wait_udp_port "$PROXY_PORT" "$PROXY_PID" pinhole
 }
 
+# The floor (bench/floor/udp_relay.cc): same port, same thread count, same datagrams.
+start_relay() {
+  nice -n "$NICE" timeout -k 5 "$MAX_RUN_S" "$RELAY_BIN" --listen "127.0.0.1:$PROXY_PORT" \
+    --upstream "127.0.0.1:$UAS_PORT" --threads "$WORKERS" >"$WORK_DIR/relay.log" 2>&1 &
+  PROXY_PID=$!
+  STARTED+=("$PROXY_PID")
+  wait_udp_port "$PROXY_PORT" "$PROXY_PID" bench_udp_relay
+}
+
 stop_proxy() {
   local pid=$PROXY_PID i
   stop_group "$pid"
@@ -296,7 +319,20 @@ run_phase() {
     exit "$rc"
   ) &
   uac_sub=$!
+  local perf_pid=
+  if [[ -n $PERF_EVENTS ]]; then
+    # counts for the proxy's processes and threads while the UAC runs (not the settle pause)
+    local pids
+    pids=$(descendants "$PROXY_PID" | tr '\n' ',')
+    pids="$PROXY_PID,${pids%,}"
+    perf stat -e "$PERF_EVENTS" -p "$pids" -o "$WORK_DIR/$tag-perf.txt" &
+    perf_pid=$!
+  fi
   wait "$uac_sub" || uac_rc=$?
+  if [[ -n $perf_pid ]]; then
+    kill -INT "$perf_pid" 2>/dev/null || true
+    wait "$perf_pid" 2>/dev/null || true
+  fi
   t1=$(date +%s.%N)
   # SIPp: 0 all calls succeeded, 1 some failed; anything else (timeout's 124/137, SIPp's
   # fatal errors) means the run itself broke
@@ -345,6 +381,12 @@ run_phase() {
   RESULT[${proxy}_${kind}_retrans]=${retrans:-0}
   RESULT[${proxy}_${kind}_drops]=$((drops1 - drops0))
   RESULT[${proxy}_${kind}_sipp_cpu]=$(awk -v a="$uac_cpu" -v b="$uas_cpu" 'BEGIN { printf "%.2f", a + b }')
+  if [[ -s $WORK_DIR/$tag-perf.txt ]]; then
+    # "  1,234.56 msec task-clock  #..." / "  12,345  context-switches  #...": per unit
+    awk -v n="$ok" -v what="${what%s}" '$1 ~ /^[0-9][0-9,.]*$/ && NF >= 2 {
+        v = $1; gsub(",", "", v); ev = ($2 == "msec") ? $3 " (ms)" : $2
+        if (n > 0) printf "  perf: %-32s %14s = %10.3f per %s\n", ev, $1, v / n, what }' "$WORK_DIR/$tag-perf.txt"
+  fi
 }
 
 run_proxy() {
@@ -371,8 +413,9 @@ if ((NICE != 0)) && [[ -w /proc/$$/autogroup ]]; then
 fi
 
 PROXIES=()
-[[ $ONLY != kamailio ]] && PROXIES+=(pinhole)
-[[ $ONLY != pinhole ]] && PROXIES+=(kamailio)
+[[ $ONLY == both || $ONLY == pinhole ]] && PROXIES+=(pinhole)
+[[ $ONLY == both || $ONLY == kamailio ]] && PROXIES+=(kamailio)
+[[ $ONLY == relay || $WITH_RELAY == 1 ]] && PROXIES+=(relay)
 for p in "${PROXIES[@]}"; do run_proxy "$p"; done
 
 status=0
@@ -391,8 +434,12 @@ for p in "${PROXIES[@]}"; do
     status=1
   fi
 done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.3f", a / b; else print "nan" }'; }
+if [[ $ONLY == both && $WITH_RELAY == 1 ]]; then
+  echo "floor_cpu_per_register_ratio_vs_kamailio $(ratio "${RESULT[relay_register_per10k]}" "${RESULT[kamailio_register_per10k]}")"
+  echo "floor_cpu_per_call_ratio_vs_kamailio $(ratio "${RESULT[relay_call_per10k]}" "${RESULT[kamailio_call_per10k]}")"
+fi
 if [[ $ONLY == both ]]; then
-  ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.3f", a / b; else print "nan" }'; }
   echo "cpu_per_register_ratio_vs_kamailio $(ratio "${RESULT[pinhole_register_per10k]}" "${RESULT[kamailio_register_per10k]}")"
   echo "cpu_per_call_ratio_vs_kamailio $(ratio "${RESULT[pinhole_call_per10k]}" "${RESULT[kamailio_call_per10k]}")"
 fi

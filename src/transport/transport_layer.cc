@@ -171,7 +171,7 @@ Worker* TransportLayerImpl::owner_of(uint64_t connection_id) const {
 uint16_t TransportLayerImpl::udp_client_port(uint32_t worker, uint32_t socket_id) const {
   if (worker >= workers_.size()) return 0;
   const UdpEndpoint* client = workers_[worker]->udp_client(socket_id);
-  return client != nullptr ? client->local().port : 0;
+  return client != nullptr ? client->local_port() : 0;
 }
 
 bool TransportLayerImpl::send(const net::Flow& flow, std::string_view bytes) {

@@ -30,6 +30,7 @@ Result<std::unique_ptr<UdpEndpoint>> UdpEndpoint::open(Worker& worker, uint32_t 
     return startup_error(500, "cannot bind UDP " + bind.to_string() + ": " + ec.message());
   }
   endpoint->fd_ = endpoint->socket_.native_handle();
+  endpoint->local_port_ = endpoint->local().port;
   return endpoint;
 }
 
@@ -87,9 +88,11 @@ void UdpEndpoint::receive() {
     if (n <= 0) return;  // EAGAIN: drained; other errors (ICMP reports) also end this pass
     const auto received = static_cast<size_t>(n);
     WorkerCounters::inc(worker_.counters().udp_datagrams_in, received);
+    worker_.begin_batch();
     for (size_t i = 0; i < received && !closed_; ++i) {
       deliver(i, rx_headers_[i].msg_len, (rx_headers_[i].msg_hdr.msg_flags & MSG_TRUNC) != 0);
     }
+    worker_.end_batch();
     if (received < batch_) return;
   }
 }
@@ -134,12 +137,18 @@ bool UdpEndpoint::send(const net::Endpoint& to, std::string_view bytes) {
     flush();
   } else if (!flush_posted_) {
     flush_posted_ = true;
-    boost::asio::post(worker_.io(), [this] {
-      flush_posted_ = false;
-      flush();
-    });
+    if (worker_.batching() && worker_.on_own_thread()) {
+      worker_.defer_flush(this);
+    } else {
+      boost::asio::post(worker_.io(), [this] { flush_deferred(); });
+    }
   }
   return true;
+}
+
+void UdpEndpoint::flush_deferred() {
+  flush_posted_ = false;
+  flush();
 }
 
 void UdpEndpoint::flush() {

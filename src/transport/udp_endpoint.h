@@ -4,10 +4,10 @@
 //
 // Receive: an Asio wait for readability on the native handle, then recvmmsg() batches of
 // `udp_batch` datagrams (non-blocking) until the socket is empty, each datagram parsed and handed
-// to the worker's handler. Send: on the owning thread datagrams are queued during one loop
-// iteration and flushed by one sendmmsg() (a flush is posted when the queue becomes non-empty,
-// or done at once when it is full); from any other thread, one sendto() (the socket is safe to
-// use concurrently at the syscall level). Owned by its Worker.
+// to the worker's handler. Send: on the owning thread datagrams are queued and flushed by one
+// sendmmsg(): at the end of the receive batch being handled (Worker::end_batch), else by a flush
+// posted when the queue becomes non-empty, or at once when it is full; from any other thread,
+// one sendto() (the socket is safe to use concurrently at the syscall level). Owned by its Worker.
 #pragma once
 
 #include <sys/socket.h>
@@ -34,7 +34,10 @@ class UdpEndpoint {
   static Result<std::unique_ptr<UdpEndpoint>> open(Worker& worker, uint32_t socket_id, const net::Endpoint& bind);
   UdpEndpoint(Worker& worker, uint32_t socket_id, net::Family family);
 
+  // getsockname(): start-up and diagnostics. local_port() is the cached port, read per
+  // forwarded request (our Via names it), so it must not cost a system call.
   net::Endpoint local() const;
+  uint16_t local_port() const { return local_port_; }
   net::Family family() const { return family_; }
   // Arms the first wait (the loop may not run yet).
   void start();
@@ -42,6 +45,8 @@ class UdpEndpoint {
   bool send(const net::Endpoint& to, std::string_view bytes);
   // Any thread: sends at once.
   bool send_now(const net::Endpoint& to, std::string_view bytes);
+  // Owning thread: sends what send() queued during the worker's batch (Worker::end_batch).
+  void flush_deferred();
   // Owning thread (or no loop running).
   void close();
 
@@ -65,6 +70,7 @@ class UdpEndpoint {
   // Atomic: send_now() reads them on other threads. fd_ is -1 once closed.
   std::atomic<bool> closed_{false};
   std::atomic<int> fd_{-1};
+  uint16_t local_port_ = 0;  // set by open() once bound
 
   size_t batch_;
   size_t slot_size_;
@@ -75,7 +81,7 @@ class UdpEndpoint {
 
   std::vector<Pending> tx_;  // tx_[0, tx_count_) wait for the flush
   size_t tx_count_ = 0;
-  bool flush_posted_ = false;
+  bool flush_posted_ = false;  // a flush is posted to the loop or deferred to the batch's end
   std::vector<mmsghdr> tx_headers_;
   std::vector<iovec> tx_iov_;
 };

@@ -34,6 +34,13 @@ uint64_t Worker::next_connection_id() {
 
 Worker* Worker::current() { return t_current_worker; }
 
+void Worker::end_batch() {
+  batching_ = false;
+  // Index loop: a flush never defers again (batching_ is off), but stay safe if it did.
+  for (size_t i = 0; i < deferred_.size(); ++i) deferred_[i]->flush_deferred();
+  deferred_.clear();
+}
+
 void Worker::start_thread() {
   thread_ = std::thread([this] {
     t_current_worker = this;

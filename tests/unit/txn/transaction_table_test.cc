@@ -454,11 +454,6 @@ TEST_F(TransactionTableTest, TerminatedTransactionsAreDeletedAfterTheCallbackRet
     EXPECT_EQ(table_.state(txn), "");
     EXPECT_EQ(table_.request(txn), nullptr);
     EXPECT_EQ(table_.size(), 0u);
-    // ...but not destroyed: the request the TU was given is still readable (ASan checks this).
-    ASSERT_EQ(tu_.requests.size(), 1u);
-    auto call_id = tu_.requests[0]->call_id();
-    ASSERT_TRUE(call_id.ok());
-    EXPECT_EQ(*call_id, "a84b4c76e66710@pc33.atlanta.example.com");
     checked = true;
   };
   const TransactionId id = receive(bye, Reliability::kReliable).txn;
@@ -469,6 +464,28 @@ TEST_F(TransactionTableTest, TerminatedTransactionsAreDeletedAfterTheCallbackRet
   EXPECT_TRUE(checked);
   EXPECT_THAT(tu_.events, ElementsAre("request 1 BYE", "terminated 1"));
   EXPECT_EQ(receive(bye, Reliability::kReliable).disposition, Disposition::kNewTransaction);  // a new one
+}
+
+TEST_F(TransactionTableTest, ARequestStillHeldAtTerminationIsFreedAfterTheCallbackReturns) {
+  // No final response was sent (the connection failed in Proceeding), so the transaction still
+  // holds its request when it ends: unlinked at on_terminated, destroyed only afterwards.
+  Req bye = options();
+  bye.method = "BYE";
+  bool checked = false;
+  tu_.on_terminated_hook = [&](TransactionId txn) {
+    EXPECT_EQ(table_.request(txn), nullptr);  // unlinked...
+    ASSERT_EQ(tu_.requests.size(), 1u);       // ...but the request the TU was given is readable (ASan)
+    auto call_id = tu_.requests[0]->call_id();
+    ASSERT_TRUE(call_id.ok());
+    EXPECT_EQ(*call_id, "a84b4c76e66710@pc33.atlanta.example.com");
+    checked = true;
+  };
+  const TransactionId id = receive(bye, Reliability::kReliable).txn;
+  ASSERT_TRUE(respond(id, bye, 100).ok());
+  EXPECT_NE(table_.request(id), nullptr);
+  table_.transport_error(id, now());
+  EXPECT_TRUE(checked);
+  EXPECT_EQ(table_.size(), 0u);
 }
 
 TEST_F(TransactionTableTest, TheTuMayAnswerFromInsideOnRequest) {
