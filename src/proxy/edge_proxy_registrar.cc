@@ -193,7 +193,7 @@ bool EdgeProxy::authenticate(TransactionId txn, const sip::Message& request, reg
       challenge(txn, request, kind, realm, true);
       return false;
     case registrar::AuthVerdict::kChallenge:
-      if (!result.why.empty()) {
+      if (result.why != registrar::auth_why::kNoCredentials) {
         // Credentials were given and failed (wrong answer, unknown user, replay): counted and
         // logged; a request with none is just the first step of every login.
         reg.metrics.auth_failures.inc();
@@ -260,8 +260,9 @@ void EdgeProxy::register_here(TransactionId txn, const sip::Message& request, co
   ctx.now = reg.wall_seconds();
   ctx.first_hop = true;
   if (auto paths = request.paths(); paths.ok() && !paths->empty()) {
-    // Another proxy sits between the UA and us: outbound needs it to support it too (;ob).
-    ctx.first_hop = paths->front().uri.has_param("ob");
+    // Another proxy sits between the UA and us: outbound needs the first hop (the bottom Path
+    // value: each proxy adds its own on top) to support it too (;ob, RFC 5626 §6).
+    ctx.first_hop = paths->back().uri.has_param("ob");
   }
   registrar::RegisterOutcome outcome = reg.handler.handle(request, ctx);
   if (outcome.status >= 200 && outcome.status < 300) {

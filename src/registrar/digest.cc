@@ -433,7 +433,7 @@ AuthResult DigestAuthenticator::verify(const sip::Message& request, ChallengeKin
   if (cred.cnonce.empty()) return verdict(AuthVerdict::kBadRequest, auth_why::kIncomplete);
   auto nc = parse_nc(cred.nc);
   if (!nc) return verdict(AuthVerdict::kBadRequest, auth_why::kBadNonceCount);
-  // RFC 3261 §22.4 / RFC 7616 §3.4.6: the credentials must be for this request, not one the
+  // RFC 3261 §22.4, RFC 7616 §3.4 (uri): the credentials must be for this request, not one the
   // client sent elsewhere.
   if (trim(cred.uri) != trim(request.request_uri().raw))
     return verdict(AuthVerdict::kBadRequest, auth_why::kUriMismatch);

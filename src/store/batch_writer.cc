@@ -8,7 +8,10 @@
 namespace pinhole::store {
 
 BatchWriter::BatchWriter(BatchSink& sink, size_t max_batch, std::chrono::milliseconds window, size_t max_queued)
-    : sink_(sink), max_batch_(std::max<size_t>(max_batch, 1)), window_(window), max_queued_(std::max<size_t>(max_queued, 1)) {}
+    : sink_(sink),
+      max_batch_(std::max<size_t>(max_batch, 1)),
+      window_(window),
+      max_queued_(std::max<size_t>(max_queued, 1)) {}
 
 BatchWriter::~BatchWriter() { shutdown(std::chrono::milliseconds(0)); }
 
@@ -58,11 +61,10 @@ void BatchWriter::shutdown(std::chrono::milliseconds grace) {
   std::thread thread;
   {
     std::lock_guard lock(mutex_);
-    if (stopped_) return;
-    if (!stopping_) {
-      stopping_ = true;
-      stop_deadline_ = std::chrono::steady_clock::now() + grace;
-    }
+    // Once is enough: a second call (the destructor after the owner's) has nothing left to do.
+    if (stopping_) return;
+    stopping_ = true;
+    stop_deadline_ = std::chrono::steady_clock::now() + grace;
     thread = std::move(thread_);
     if (!thread.joinable()) {
       drop_everything();
@@ -73,6 +75,7 @@ void BatchWriter::shutdown(std::chrono::milliseconds grace) {
   }
   thread.join();
   std::lock_guard lock(mutex_);
+  drop_everything();  // nothing, unless a bug stranded a write: count it rather than let flush() hang
   stopped_ = true;
 }
 
@@ -103,9 +106,7 @@ uint64_t BatchWriter::oldest_pending_seq() const {
   return next_seq_;
 }
 
-bool BatchWriter::past_stop_deadline() const {
-  return stopping_ && std::chrono::steady_clock::now() >= stop_deadline_;
-}
+bool BatchWriter::past_stop_deadline() const { return stopping_ && std::chrono::steady_clock::now() >= stop_deadline_; }
 
 void BatchWriter::drop_everything() {
   write_errors_ += queue_.size() + inflight_count_;
@@ -119,12 +120,17 @@ void BatchWriter::run() {
   std::unique_lock lock(mutex_);
   std::optional<SteadyTime> idle_due = std::chrono::steady_clock::now();
   for (;;) {
+    // stopped_ is set before the lock is let go for good: later pushes are counted, not stranded.
     if (past_stop_deadline()) {
       drop_everything();
+      stopped_ = true;
       return;
     }
     if (queue_.empty()) {
-      if (stopping_) return;
+      if (stopping_) {
+        stopped_ = true;
+        return;
+      }
       if (idle_due && std::chrono::steady_clock::now() >= *idle_due) {
         lock.unlock();
         std::optional<std::chrono::milliseconds> next = sink_.idle();

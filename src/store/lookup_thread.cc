@@ -4,7 +4,7 @@
 namespace pinhole::store {
 namespace {
 
-const Error kClosing{503, "store closing"};
+constexpr Error kClosing{503, "store closing"};
 
 }  // namespace
 

@@ -18,9 +18,9 @@ constexpr std::string_view kVersion1 = "1;";
 // (and must not make the decoder reserve gigabytes).
 constexpr uint64_t kMaxPathEntries = 4096;
 
-const Error kCorrupt{500, "corrupt stored binding"};
-const Error kUnknownVersion{500, "stored binding of an unknown format version"};
-const Error kCorruptList{500, "corrupt stored string list"};
+constexpr Error kCorrupt{500, "corrupt stored binding"};
+constexpr Error kUnknownVersion{500, "stored binding of an unknown format version"};
+constexpr Error kCorruptList{500, "corrupt stored string list"};
 
 void put_field(std::string& out, std::string_view bytes) {
   out += std::to_string(bytes.size());

@@ -22,11 +22,11 @@ struct BindingRecord {
   uint32_t reg_id = 0;     // 0 when none
   std::string call_id;
   uint32_t cseq = 0;
-  int32_t q_milli = -1;            // q-value * 1000; -1 when the Contact had none
-  int64_t expires_at = 0;          // unix seconds (UTC) when the binding lapses
-  int64_t registered_at = 0;       // unix seconds of the last successful REGISTER
-  net::Flow flow;                  // how to reach the UA: transport, local socket id, remote endpoint, connection id
-  std::vector<std::string> path;   // Path header values (RFC 3327), in order, as received
+  int32_t q_milli = -1;           // q-value * 1000; -1 when the Contact had none
+  int64_t expires_at = 0;         // unix seconds (UTC) when the binding lapses
+  int64_t registered_at = 0;      // unix seconds of the last successful REGISTER
+  net::Flow flow;                 // how to reach the UA: transport, local socket id, remote endpoint, connection id
+  std::vector<std::string> path;  // Path header values (RFC 3327), in order, as received
   std::string user_agent;
   std::string nat;   // NAT verdict: comma-separated names of the detection tests that fired, "" = not NATed
   std::string node;  // id of the pinhole node that holds the flow (cluster routing)

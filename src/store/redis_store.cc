@@ -25,9 +25,9 @@
 namespace pinhole::store {
 namespace {
 
-const Error kUnreachable{503, "redis unreachable"};
-const Error kRefused{500, "redis refused the command"};
-const Error kBadReply{500, "unexpected redis reply"};
+constexpr Error kUnreachable{503, "redis unreachable"};
+constexpr Error kRefused{500, "redis refused the command"};
+constexpr Error kBadReply{500, "unexpected redis reply"};
 
 constexpr std::string_view kAorPrefix = "pinhole:aor:";
 constexpr std::string_view kUserPrefix = "pinhole:user:";
@@ -36,9 +36,9 @@ constexpr std::chrono::milliseconds kShutdownGrace{2000};
 
 // Scripts. KEYS[1] the AOR hash, KEYS[2] the AOR set; ARGV[1] the AOR, ARGV[2] the binding id,
 // ARGV[3] the value. `retime` gives the hash the TTL of its latest binding: record_codec.h puts
-// expires_at first, as "1;<len>:<digits>" (the next field follows without a separator). Values it cannot read (a newer format) leave the TTL as
-// that writer set it. A time past 1e11 (year 5138, or a clamp of garbage) keeps the hash forever
-// rather than hand EXPIREAT a number Lua would print in exponent form.
+// expires_at first, as "1;<len>:<digits>" (the next field follows without a separator). Values it cannot read (a newer
+// format) leave the TTL as that writer set it. A time past 1e11 (year 5138, or a clamp of garbage) keeps the hash
+// forever rather than hand EXPIREAT a number Lua would print in exponent form.
 std::string retime_function() {
   return "local function retime(key)\n"
          "  local latest = nil\n"
@@ -421,9 +421,9 @@ class RedisStore final : public Store {
 
   Status put_user(const UserRecord& u) override {
     PINHOLE_TRY(validate_user(u));
-    Result<std::vector<Reply>> replies = reader_.run({{"HSET", redis_user_key(u.realm, u.username), "username",
-                                                       u.username, "realm", u.realm, "ha1_md5", u.ha1_md5,
-                                                       "ha1_sha256", u.ha1_sha256}});
+    Result<std::vector<Reply>> replies =
+        reader_.run({{"HSET", redis_user_key(u.realm, u.username), "username", u.username, "realm", u.realm, "ha1_md5",
+                      u.ha1_md5, "ha1_sha256", u.ha1_sha256}});
     if (!replies) return replies.error();
     if (is_error(replies->front())) return kRefused;
     return Status::Ok();
@@ -506,10 +506,9 @@ class RedisStore final : public Store {
     for (size_t i = 0; i + 1 < h->elements; i += 2) {
       const redisReply* field = h->element[i];
       const redisReply* value = h->element[i + 1];
-      Result<BindingRecord> b =
-          field->type == REDIS_REPLY_STRING && value->type == REDIS_REPLY_STRING
-              ? decode_binding_value(aor, text(field), text(value))
-              : Result<BindingRecord>(kBadReply);
+      Result<BindingRecord> b = field->type == REDIS_REPLY_STRING && value->type == REDIS_REPLY_STRING
+                                    ? decode_binding_value(aor, text(field), text(value))
+                                    : Result<BindingRecord>(kBadReply);
       if (b)
         out.push_back(std::move(b).value());
       else

@@ -26,8 +26,8 @@
 namespace pinhole::store {
 namespace {
 
-const Error kReadFailed{500, "sqlite read failed"};
-const Error kUserWriteFailed{500, "sqlite user write failed"};
+constexpr Error kReadFailed{500, "sqlite read failed"};
+constexpr Error kUserWriteFailed{500, "sqlite user write failed"};
 
 struct DbCloser {
   void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
@@ -70,7 +70,7 @@ CREATE TABLE IF NOT EXISTS users (
 ) WITHOUT ROWID;
 )sql";
 
-#define PINHOLE_BINDING_COLUMNS                                                                                  \
+#define PINHOLE_BINDING_COLUMNS                                                                                \
   "aor, binding_id, contact, instance, reg_id, call_id, cseq, q_milli, expires_at, registered_at, transport, " \
   "local_socket_id, remote_address, remote_port, connection_id, path, user_agent, nat, node"
 
@@ -110,8 +110,8 @@ std::optional<std::string> pragma_text(sqlite3* db, const char* sql) {
 
 Result<Db> open_connection(const std::string& path) {
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   Db db(raw);  // closes even a handle that failed to open
   if (rc != SQLITE_OK) return db_error(path, "cannot open or create the database", db.get());
   sqlite3_extended_result_codes(db.get(), 1);
@@ -119,7 +119,8 @@ Result<Db> open_connection(const std::string& path) {
   // The first statement that reads the file: a file that is not a database fails here.
   std::optional<std::string> mode = pragma_text(db.get(), "PRAGMA journal_mode=WAL");
   if (!mode) return db_error(path, "cannot read the database", db.get());
-  if (*mode != "wal") return db_error(path, "cannot switch to WAL journal mode (journal_mode is " + *mode + ")", nullptr);
+  if (*mode != "wal")
+    return db_error(path, "cannot switch to WAL journal mode (journal_mode is " + *mode + ")", nullptr);
   if (!exec(db.get(), "PRAGMA synchronous=NORMAL")) return db_error(path, "cannot set synchronous=NORMAL", db.get());
   return db;
 }
@@ -147,7 +148,8 @@ Status ensure_schema(sqlite3* db, const std::string& path) {
                       nullptr);
   } else if (version < kSqliteSchemaVersion) {
     std::string set_version = "PRAGMA user_version = " + std::to_string(kSqliteSchemaVersion);
-    if (!exec(db, kCreateSchema) || !exec(db, set_version.c_str())) status = db_error(path, "cannot create the tables", db);
+    if (!exec(db, kCreateSchema) || !exec(db, set_version.c_str()))
+      status = db_error(path, "cannot create the tables", db);
   }
   if (!status.ok()) {
     exec(db, "ROLLBACK");
@@ -227,7 +229,10 @@ class SqliteStore;
 class SqliteSink final : public BatchSink {
  public:
   SqliteSink(Db db, Stmt upsert, Stmt remove, Stmt remove_aor)
-      : db_(std::move(db)), upsert_(std::move(upsert)), remove_(std::move(remove)), remove_aor_(std::move(remove_aor)) {}
+      : db_(std::move(db)),
+        upsert_(std::move(upsert)),
+        remove_(std::move(remove)),
+        remove_aor_(std::move(remove_aor)) {}
 
   BatchResult write(std::span<const WriteOp> ops) override {
     // A batch the database refuses as a whole (disk full, locked past busy_timeout) is lost and
@@ -449,8 +454,9 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, const 
   if (!parent.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(parent, ec);
-    if (ec) return startup_error(500, "sqlite store " + path + ": cannot create directory " + parent.string() + ": " +
-                                          ec.message());
+    if (ec)
+      return startup_error(
+          500, "sqlite store " + path + ": cannot create directory " + parent.string() + ": " + ec.message());
   }
   Result<Db> writer_db = open_connection(path);
   if (!writer_db) return writer_db.error();

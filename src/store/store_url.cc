@@ -21,8 +21,7 @@ Error url_error(std::string_view url, std::string_view why) {
 }
 
 bool is_name_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
-         c == '_';
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
 }
 
 template <typename T>
@@ -40,8 +39,7 @@ bool parse_decimal(std::string_view text, T max, T& out) {
 Result<StoreUrl> parse_redis(std::string_view url, std::string_view rest) {
   StoreUrl out;
   out.kind = StoreUrl::Kind::kRedis;
-  if (rest.find_first_of("@") != std::string_view::npos)
-    return url_error(url, "credentials in a redis URL are not supported");
+  if (rest.find('@') != std::string_view::npos) return url_error(url, "credentials in a redis URL are not supported");
   if (rest.find_first_of("?#") != std::string_view::npos)
     return url_error(url, "a redis URL takes no query or fragment");
   std::string_view authority = rest;

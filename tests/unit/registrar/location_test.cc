@@ -37,6 +37,7 @@ BindingRecord binding(std::string aor, std::string id, int64_t expires_at, int32
 
 std::vector<std::string> ids(const std::vector<BindingRecord>& records) {
   std::vector<std::string> out;
+  out.reserve(records.size());
   for (const auto& r : records) out.push_back(r.binding_id);
   return out;
 }
@@ -247,7 +248,7 @@ TEST(Location, ConcurrentUpsertsFromTwoThreads) {
   t2.join();
   EXPECT_EQ(loc.aor_count(), 20u);
   EXPECT_EQ(loc.binding_count(), 2u * kPerThread);
-  EXPECT_EQ(loc.list("", 10 * kPerThread).size(), 2u * kPerThread);
+  EXPECT_EQ(loc.list("", size_t{10} * kPerThread).size(), 2u * kPerThread);
 }
 
 TEST(Location, ConcurrentReadModifyWriteLosesNoUpdate) {

@@ -236,7 +236,7 @@ TEST(BatchWriter, FlushReturnsWhenItsWritesWereDropped) {
   ASSERT_TRUE(sink.wait_calls(1));
   writer.push(save(1));
   std::thread flusher([&] { writer.flush(); });  // waits for 0 and 1
-  writer.push(save(2));  // drops 1
+  writer.push(save(2));                          // drops 1
   sink.open_gate();
   flusher.join();
   EXPECT_EQ(writer.write_errors(), 1U);

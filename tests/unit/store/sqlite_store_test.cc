@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -135,6 +136,7 @@ void check_crash_survivor(const std::string& url, int count) {
   ASSERT_TRUE(loaded.ok());
   ASSERT_EQ(loaded->size(), static_cast<size_t>(count));
   std::vector<BindingRecord> expected;
+  expected.reserve(static_cast<size_t>(count));
   for (int i = 0; i < count; ++i) expected.push_back(sample_binding("sip:alice@example.com", i));
   sort_bindings(expected);
   for (size_t i = 0; i < expected.size(); ++i) {
@@ -229,7 +231,7 @@ TEST_F(SqliteStoreTest, UnreadableRowsAreSkippedAndCounted) {
   store->flush();
   // Rows another program broke: an unknown transport, an address that is not one, a bad Path blob,
   // a reg_id out of range.
-  const char* kInsert =
+  constexpr const char* kInsert =
       "INSERT INTO bindings (aor, binding_id, contact, instance, reg_id, call_id, cseq, q_milli, expires_at, "
       "registered_at, transport, local_socket_id, remote_address, remote_port, connection_id, path, user_agent, nat, "
       "node) VALUES ('sip:alice@example.com', '%s', '', '', %s, '', 0, -1, 0, 0, '%s', 0, '%s', 0, 0, %s, '', '', '')";

@@ -219,6 +219,7 @@ TEST_P(StoreContract, FlushMakesEveryQueuedWriteDurable) {
   constexpr int kThreads = 4;
   constexpr int kPerThread = 150;
   std::vector<std::thread> threads;
+  threads.reserve(kThreads);
   for (int t = 0; t < kThreads; ++t)
     threads.emplace_back([&, t] {
       for (int i = 0; i < kPerThread; ++i)
@@ -234,7 +235,8 @@ TEST_P(StoreContract, FlushMakesEveryQueuedWriteDurable) {
   EXPECT_LE(s.batches, s.writes);
   std::vector<BindingRecord> expected;
   for (int t = 0; t < kThreads; ++t)
-    for (int i = 0; i < kPerThread; ++i) expected.push_back(sample_binding("sip:u" + std::to_string(t) + "@example.com", i));
+    for (int i = 0; i < kPerThread; ++i)
+      expected.push_back(sample_binding("sip:u" + std::to_string(t) + "@example.com", i));
   // sample_binding reads the clock: compare what cannot drift, then the count.
   std::vector<BindingRecord> got = all();
   ASSERT_EQ(got.size(), expected.size());
@@ -353,11 +355,11 @@ TEST_P(StoreContract, UserKeysDoNotCollide) {
 
 TEST_P(StoreContract, InvalidUsersAreRefusedAndNotStored) {
   const std::vector<UserRecord> bad = {
-      {"", "example.com", std::string(32, 'a'), ""},                    // no username
-      {"alice", "example.com", "", ""},                                 // no HA1
-      {"alice", "example.com", std::string(31, 'a'), ""},               // short
-      {"alice", "example.com", std::string(32, 'A'), ""},               // upper case
-      {"alice", "example.com", std::string(32, 'g'), ""},               // not hex
+      {"", "example.com", std::string(32, 'a'), ""},       // no username
+      {"alice", "example.com", "", ""},                    // no HA1
+      {"alice", "example.com", std::string(31, 'a'), ""},  // short
+      {"alice", "example.com", std::string(32, 'A'), ""},  // upper case
+      {"alice", "example.com", std::string(32, 'g'), ""},  // not hex
       {"alice", "example.com", std::string(32, 'a'), std::string(63, 'b')},
   };
   for (const UserRecord& u : bad) {

@@ -96,7 +96,8 @@ inline BindingRecord sample_binding(const std::string& aor, int i) {
     b.flow.connection_id = 0;
   } else {
     b.flow.transport = net::Transport::kTls;
-    b.flow.remote = {*net::Address::parse("2001:db8::" + std::to_string(i % 9000 + 1)), static_cast<uint16_t>(50000 + i)};
+    b.flow.remote = {*net::Address::parse("2001:db8::" + std::to_string(i % 9000 + 1)),
+                     static_cast<uint16_t>(50000 + i)};
     b.flow.connection_id = (uint64_t{1} << 63) + static_cast<uint32_t>(i);  // above INT64_MAX
   }
   b.flow.local_socket_id = static_cast<uint32_t>(i % 4);
@@ -138,12 +139,12 @@ inline constexpr const char* kNoRedisServer =
     "redis-server (scripts/install-deps.sh does)";
 
 // Skips the test, or fails it when CI is set, if there is no redis-server.
-#define PINHOLE_REQUIRE_REDIS_SERVER()                                             \
-  do {                                                                             \
-    if (::pinhole::store::test::find_redis_server().empty()) {                     \
+#define PINHOLE_REQUIRE_REDIS_SERVER()                                                    \
+  do {                                                                                    \
+    if (::pinhole::store::test::find_redis_server().empty()) {                            \
       if (std::getenv("CI") != nullptr) FAIL() << ::pinhole::store::test::kNoRedisServer; \
-      GTEST_SKIP() << ::pinhole::store::test::kNoRedisServer;                      \
-    }                                                                              \
+      GTEST_SKIP() << ::pinhole::store::test::kNoRedisServer;                             \
+    }                                                                                     \
   } while (0)
 
 struct RedisContextFree {
@@ -235,8 +236,8 @@ class RedisServer {
       argv.push_back(a.data());
       lengths.push_back(a.size());
     }
-    return RedisReply(
-        static_cast<redisReply*>(redisCommandArgv(c.get(), static_cast<int>(argv.size()), argv.data(), lengths.data())));
+    return RedisReply(static_cast<redisReply*>(
+        redisCommandArgv(c.get(), static_cast<int>(argv.size()), argv.data(), lengths.data())));
   }
 
   bool answers_ping() const {
@@ -255,8 +256,7 @@ class RedisServer {
   RedisServer() = default;
 
   bool launch() {
-    std::vector<std::string> args = {binary_,      "--port",      std::to_string(port_), "--bind",
-                                     "127.0.0.1"};
+    std::vector<std::string> args = {binary_, "--port", std::to_string(port_), "--bind", "127.0.0.1"};
     if (with_ipv6_) args.emplace_back("::1");
     for (const char* a : {"--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "no"})
       args.emplace_back(a);
