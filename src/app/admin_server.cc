@@ -1,11 +1,11 @@
 // AdminServer: Boost.Beast HTTP/1.1 on one io_context (see admin_server.h for the contract).
 #include "app/admin_server.h"
 
+#include <array>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <array>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -364,8 +364,7 @@ bool Session::read_failed(const error_code& ec) {
     core_->warn_log.warn(core_->clock.now(), "admin_body_limit", "admin: request body over {} bytes",
                          core_->options.max_body_bytes);
     answer_error(http::status::payload_too_large, "request body too large\n");
-  } else if (ec.category() == http_category && ec != http::error::end_of_stream &&
-             ec != http::error::partial_message) {
+  } else if (ec.category() == http_category && ec != http::error::end_of_stream && ec != http::error::partial_message) {
     core_->bad_requests.inc();
     core_->warn_log.warn(core_->clock.now(), "admin_bad_request", "admin: malformed request: {}", ec.message());
     answer_error(http::status::bad_request, "bad request\n");
@@ -468,8 +467,9 @@ std::pair<http::status, std::string> Session::call_route(const http::request<htt
     core_->bad_requests.inc();
     core_->warn_log.warn(core_->clock.now(), "admin_bad_target", "admin: malformed request target: {}",
                          !decoded_query ? decoded_query.error().what : segments.error().what);
-    return {http::status::bad_request, fmt::format("bad request target: {}\n",
-                                                   !decoded_query ? decoded_query.error().what : segments.error().what)};
+    return {
+        http::status::bad_request,
+        fmt::format("bad request target: {}\n", !decoded_query ? decoded_query.error().what : segments.error().what)};
   }
   admin_request.query = std::move(*decoded_query);
   admin_request.segments = std::move(*segments);
@@ -559,9 +559,11 @@ void AdminServer::add_route(HttpMethod method, std::string path, RequestHandler 
   if (!path.starts_with('/')) throw std::logic_error("admin: route " + path + " does not start with '/'");
   if (path == "/metrics" || path == "/health") throw std::logic_error("admin: route " + path + " is built in");
   if (!handler) throw std::logic_error("admin: empty handler for " + path);
-  auto& slot = core_->routes[path].by_method[static_cast<size_t>(method)];
+  auto route = core_->routes.try_emplace(std::move(path)).first;
+  auto& slot = route->second.by_method[static_cast<size_t>(method)];
   if (slot) {
-    throw std::logic_error("admin: route " + std::string(http_method_name(method)) + " " + path + " registered twice");
+    throw std::logic_error("admin: route " + std::string(http_method_name(method)) + " " + route->first +
+                           " registered twice");
   }
   slot = std::move(handler);
 }
@@ -572,9 +574,10 @@ void AdminServer::add_prefix_route(HttpMethod method, std::string prefix, Reques
     throw std::logic_error("admin: route prefix " + prefix + " must start and end with '/'");
   }
   if (!handler) throw std::logic_error("admin: empty handler for " + prefix);
-  auto& slot = core_->prefix_routes[prefix].by_method[static_cast<size_t>(method)];
+  auto route = core_->prefix_routes.try_emplace(std::move(prefix)).first;
+  auto& slot = route->second.by_method[static_cast<size_t>(method)];
   if (slot) {
-    throw std::logic_error("admin: route " + std::string(http_method_name(method)) + " " + prefix +
+    throw std::logic_error("admin: route " + std::string(http_method_name(method)) + " " + route->first +
                            " registered twice");
   }
   slot = std::move(handler);

@@ -724,13 +724,21 @@ void Loader::load_auth(const Map& top, Config& config) const {
   auto section = top.get("auth");
   if (!section) return;
   Map m(*this, *section,
-        {"enabled", "secret", "secret_file", "nonce_lifetime", "md5", "register", "requests"});
+        {"enabled", "secret", "secret_file", "nonce_lifetime", "algorithms", "register", "requests"});
   if (auto v = m.get("enabled")) auth.enabled = boolean(*v);
   if (auth.enabled && !config.registrar.enabled)
     fail(*section, "digest authentication needs the registrar (a `registrar:` section): users live in its store");
   auth.secret = secret(m, "secret", "secret_file", false);
   if (auto v = m.get("nonce_lifetime")) auth.nonce_lifetime = std::chrono::seconds(seconds(*v, 10, 24 * 3600));
-  if (auto v = m.get("md5")) auth.md5 = boolean(*v);
+  if (auto v = m.get("algorithms")) {
+    auth.sha256 = auth.md5 = false;
+    for (const Value& item : sequence(*v)) {
+      bool* offered = choice<bool*>(item, {{"SHA-256", &auth.sha256}, {"MD5", &auth.md5}});
+      if (*offered) fail(item, "is listed twice");
+      *offered = true;
+    }
+    if (!auth.sha256 && !auth.md5) fail(*v, "must list SHA-256, MD5 or both");
+  }
   if (auto v = m.get("register")) auth.register_requests = boolean(*v);
   if (auto v = m.get("requests")) auth.other_requests = boolean(*v);
 }

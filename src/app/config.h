@@ -43,7 +43,10 @@ struct AuthSettings {
   // (which share that secret) accept each other's nonces with no extra key to distribute.
   std::string secret;
   std::chrono::seconds nonce_lifetime{300};
-  bool md5 = true;          // offer MD5 after SHA-256 (RFC 8760 §2.4): most deployed phones know only MD5
+  // Offered in challenges, in this order of preference (RFC 8760 §2.4: SHA-256 first, MD5 for
+  // the many deployed phones that know only MD5).
+  bool sha256 = true;
+  bool md5 = true;
   bool register_requests = true;  // REGISTER must authenticate (401)
   bool other_requests = true;     // out-of-dialog requests from clients must authenticate (407)
 };

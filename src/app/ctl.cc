@@ -101,7 +101,8 @@ int exchange_and_print(const CtlOptions& options, std::string_view method, std::
   }
   json parsed = json::parse(exchange.body, nullptr, false);
   if (parsed.is_discarded()) {
-    err << "pinhole ctl: the answer from " << options.admin.to_string() << " is not JSON (is this pinhole's admin port?)\n";
+    err << "pinhole ctl: the answer from " << options.admin.to_string()
+        << " is not JSON (is this pinhole's admin port?)\n";
     return kCtlDaemonError;
   }
   if (options.json) {
@@ -204,7 +205,12 @@ std::optional<std::pair<std::string, std::string>> split_user(std::string_view u
 
 void print_flat(std::ostream& out, const json& value, const std::string& prefix) {
   if (value.is_object()) {
-    for (const auto& [key, item] : value.items()) print_flat(out, item, prefix.empty() ? key : prefix + "." + key);
+    for (const auto& [key, item] : value.items()) {
+      std::string name = prefix;
+      if (!name.empty()) name += ".";
+      name += key;
+      print_flat(out, item, name);
+    }
   } else {
     out << prefix << ": " << text_of(value) << "\n";
   }
@@ -403,9 +409,8 @@ int ctl_users_del(const CtlOptions& options, std::string_view user_at_realm, std
     return kCtlUsage;
   }
   std::string target = "/users/" + url_encode(user->second) + "/" + url_encode(user->first);
-  return exchange_and_print(options, "DELETE", target, {}, out, err, [&](const json&) {
-    out << "deleted user " << user->first << "@" << user->second << "\n";
-  });
+  return exchange_and_print(options, "DELETE", target, {}, out, err,
+                            [&](const json&) { out << "deleted user " << user->first << "@" << user->second << "\n"; });
 }
 
 int ctl_stats(const CtlOptions& options, std::ostream& out, std::ostream& err) {
@@ -443,9 +448,9 @@ CtlCommand::CtlCommand(CLI::App& parent) : state_(std::make_unique<State>()) {
   // `pinhole ctl --config FILE ...` reaches the top-level --config.
   s.ctl->fallthrough();
   s.ctl->require_subcommand(1);
-  s.admin_option = s.ctl->add_option("--admin", s.admin,
-                                     "admin port HOST:PORT (default: admin.listen of --config, else " +
-                                         std::string(kCtlDefaultAdmin) + ")");
+  s.admin_option = s.ctl->add_option(
+      "--admin", s.admin,
+      "admin port HOST:PORT (default: admin.listen of --config, else " + std::string(kCtlDefaultAdmin) + ")");
   s.ctl->add_flag("--json", s.json, "print the API's JSON answer as is");
 
   s.registrations = s.ctl->add_subcommand("registrations", "list registered contacts");

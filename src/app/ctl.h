@@ -41,7 +41,7 @@ struct CtlOptions {
   // How `admin` was chosen ("--admin", "admin.listen in FILE", "the default"): the unreachable
   // message says it, so the operator knows what to change.
   std::string admin_source = "the default";
-  bool json = false;  // print the API's JSON as it came
+  bool json = false;                                            // print the API's JSON as it came
   std::chrono::milliseconds timeout = std::chrono::seconds(5);  // connect, send, and receive, each
 };
 

@@ -220,7 +220,8 @@ RegistrarAdmin::Answer RegistrarAdmin::list_users(const AdminRequest& /*request*
 
 RegistrarAdmin::Answer RegistrarAdmin::add_user(const AdminRequest& request) {
   json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-  if (!body.is_object()) return error_answer(400, "the body must be a JSON object {\"username\", \"realm\", \"password\"}");
+  if (!body.is_object())
+    return error_answer(400, "the body must be a JSON object {\"username\", \"realm\", \"password\"}");
   auto text = [&](const char* name) -> std::optional<std::string> {
     auto it = body.find(name);
     if (it == body.end() || !it->is_string()) return std::nullopt;
@@ -231,8 +232,9 @@ RegistrarAdmin::Answer RegistrarAdmin::add_user(const AdminRequest& request) {
   std::optional<std::string> password = text("password");
   if (!username || !realm || !password) return error_answer(400, "username, realm and password are required strings");
   if (!valid_username(*username)) {
-    return error_answer(400, "username: 1 to 128 characters of a SIP URI user part (letters, digits, "
-                             "-_.!~*'()&=+$,;?/), no '@', ':' or %-escapes");
+    return error_answer(400,
+                        "username: 1 to 128 characters of a SIP URI user part (letters, digits, "
+                        "-_.!~*'()&=+$,;?/), no '@', ':' or %-escapes");
   }
   // Lower case like the configured domains: the registrar challenges with the domain as realm.
   std::string realm_key = lower(*realm);

@@ -86,6 +86,7 @@ Result<std::unique_ptr<RegistrarRuntime>> RegistrarRuntime::create(const Config&
     if (digest.secret.empty()) return startup_error(500, "auth: could not derive the nonce key");
     digest.nonce_lifetime = config.auth.nonce_lifetime;
     digest.offer_md5 = config.auth.md5;
+    digest.offer_sha256 = config.auth.sha256;
     auto auth = registrar::DigestAuthenticator::create(digest, p.users, unix_seconds);
     if (!auth.ok()) return startup_error(500, "auth: " + std::string(auth.error().what));
     p.auth = std::move(*auth);
@@ -140,7 +141,8 @@ void RegistrarRuntime::start(boost::asio::io_context& io) {
 
 void RegistrarRuntime::stop() {
   parts_->stopped = true;
-  if (parts_->timer) parts_->timer->cancel();
+  // Destroyed here, while its io_context still exists (the daemon destroys the context first).
+  parts_->timer.reset();
   parts_->store->flush();
 }
 

@@ -36,7 +36,8 @@ class RegistrarRuntime {
 
   // Starts the once-a-second expiry of lapsed bindings on `io`.
   void start(boost::asio::io_context& io);
-  // Cancels the timer and writes what is queued to the store.
+  // Drops the timer (before its io_context goes) and writes what is queued to the store. After
+  // the io_context has stopped running.
   void stop();
 
  private:

@@ -271,6 +271,7 @@ Result<std::unique_ptr<DigestAuthenticator>> DigestAuthenticator::create(DigestC
                                                                          const UserDirectory& users,
                                                                          WallSeconds wall_seconds) {
   if (config.secret.size() < kMinDigestSecretSize) return kDigestShortSecret;
+  if (!config.offer_sha256 && !config.offer_md5) return kDigestNoAlgorithm;
   const EVP_MD* md = md_for(DigestAlgorithm::kSha256);
   if (md == nullptr) return kDigestCryptoFailed;
   // RFC 2104 §2: a key longer than the block is hashed first; a shorter one is zero-padded.

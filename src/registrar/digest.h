@@ -67,6 +67,7 @@ std::optional<DigestAlgorithm> parse_algorithm(std::string_view name);
 // OpenSSL failed (out of memory, or a provider without the algorithm); nothing to answer but 500.
 inline constexpr Error kDigestCryptoFailed{500, "digest: hash computation failed"};
 // Start-up error: the nonce key must have at least 128 bits.
+inline constexpr Error kDigestNoAlgorithm{500, "digest: neither SHA-256 nor MD5 is offered"};
 inline constexpr Error kDigestShortSecret{500, "digest: nonce secret shorter than 16 bytes"};
 inline constexpr size_t kMinDigestSecretSize = 16;
 
@@ -92,6 +93,10 @@ struct DigestConfig {
   std::string secret;  // nonce HMAC key (>= kMinDigestSecretSize bytes), from config
   std::chrono::seconds nonce_lifetime{300};
   bool offer_md5 = true;  // RFC 8760: SHA-256 offered first, MD5 for old phones
+  // Off for sites whose phones give up when any challenge names an algorithm they do not know
+  // (Debian 12's baresip/libre 1.1.0 does, even with MD5 offered beside SHA-256). At least one of
+  // the two must be on.
+  bool offer_sha256 = true;
   size_t max_tracked_nonces = 100000;
 };
 
@@ -195,7 +200,9 @@ class DigestAuthenticator {
   Result<std::string> make_nonce(std::string_view realm, int64_t now) const;
   // Records `nc` for the nonce if greater than the highest accepted so far.
   NcCheck check_nonce_count(const NonceKey& key, uint32_t nc, int64_t now);
-  bool offered(DigestAlgorithm algorithm) const { return algorithm == DigestAlgorithm::kSha256 || config_.offer_md5; }
+  bool offered(DigestAlgorithm algorithm) const {
+    return algorithm == DigestAlgorithm::kSha256 ? config_.offer_sha256 : config_.offer_md5;
+  }
 
   DigestConfig config_;  // secret cleared after keying
   const UserDirectory& users_;

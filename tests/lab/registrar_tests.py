@@ -149,8 +149,9 @@ def request(method, ruri, *, via, from_uri, from_tag, to_uri, call_id, cseq, con
             headers=(), body="", to_tag=None, branch=None):
     """A request as text. via = (transport, host, port) of the sender's sent-by."""
     transport, host, port = via
+    branch = branch or new_branch()
     lines = [f"{method} {ruri} SIP/2.0",
-             f"Via: SIP/2.0/{transport.upper()} {host}:{port};branch={branch or new_branch()};rport",
+             f"Via: SIP/2.0/{transport.upper()} {host}:{port};branch={branch};rport",
              "Max-Forwards: 70",
              f"From: <{from_uri}>;tag={from_tag}",
              f"To: <{to_uri}>" + (f";tag={to_tag}" if to_tag else ""),
@@ -450,11 +451,17 @@ def bindings_of(regs, aor):
     return [b for b in regs.get("bindings", []) if b.get("aor") == aor]
 
 
-def wait_binding(pin, aor, timeout, explain=lambda: ""):
-    """Polls `ctl registrations` until `aor` has a binding; returns its bindings."""
+def wait_binding(pin, aor, timeout, explain=lambda: "", gave_up=lambda: False):
+    """Polls `ctl registrations` until `aor` has a binding; returns its bindings. Fails at
+    once when gave_up() says the UA stopped trying."""
+    def poll():
+        found = bindings_of(pin.registrations(), aor)
+        if not found and gave_up():
+            raise LabError(f"the UA of {aor} gave up registering")
+        return found
     try:
-        return wait_until(lambda: bindings_of(pin.registrations(), aor), timeout,
-                          f"a binding of {aor} in `pinhole ctl registrations`", interval=0.3)
+        return wait_until(poll, timeout, f"a binding of {aor} in `pinhole ctl registrations`",
+                          interval=0.3)
     except LabError as e:
         raise TestFailure(f"{e}\n{explain()}")
 
@@ -532,9 +539,10 @@ def log_tail(pin, n=4000):
 def libre_md5_only_hint(bs_log):
     if "Function not implemented" in bs_log:
         return ("\nbaresip (libre) gave up with ENOSYS: baresip 1.0.0 / libre 1.1.0 (Debian 12) "
-                "refuses the WHOLE challenge when any WWW-Authenticate names an algorithm other "
-                "than MD5 (it does not skip the SHA-256 one). Phones like it need pinhole to be "
-                "able to offer MD5 alone (a config switch), or MD5 first.")
+                "refuses the WHOLE response when any WWW-/Proxy-Authenticate names an algorithm "
+                "other than MD5, whatever the order (it stops at the first header it cannot "
+                "use). Phones like it need pinhole to be able to offer MD5 alone (a config "
+                "switch, passed here through RegistrarPinhole(..., auth={...})).")
     return ""
 
 
@@ -544,7 +552,9 @@ def libre_md5_only_hint(bs_log):
 def registrar_call(lab, args):
     """Acceptance 1: baresip (ua1, TLS) and SIPp (ua2, UDP) register to pinhole with digest
     auth; ua2 calls ua1's AOR, then ua1 calls ua2."""
-    pin = RegistrarPinhole(lab, args.pinhole)
+    # Debian 12's baresip (libre 1.1.0) gives up on any challenge naming SHA-256, even beside MD5:
+    # this site offers MD5 only (auth.algorithms), as such a site would.
+    pin = RegistrarPinhole(lab, args.pinhole, auth={"algorithms": "[MD5]"})
     pw = provision(pin, "alice", "bob")
 
     step("alice: baresip at ua1 (behind nat1) registers over TLS with digest auth")
@@ -552,7 +562,8 @@ def registrar_call(lab, args):
                  auth_user="alice", auth_pass=pw["alice"])
     wait_binding(pin, "sip:alice@lab.test", 20,
                  lambda: f"--- baresip\n{bs.log()[-3000:]}{libre_md5_only_hint(bs.log())}\n"
-                         + log_tail(pin))
+                         + log_tail(pin),
+                 gave_up=lambda: "Function not implemented" in bs.log())
     alice = bindings_of(pin.registrations(), "sip:alice@lab.test")
     expect(len(alice) == 1 and str(alice[0].get("transport")).lower() == "tls"
            and alice[0].get("natted") is True
@@ -560,7 +571,8 @@ def registrar_call(lab, args):
            f"alice's binding should be one NATed TLS flow from {ADDR['nat1']}: {alice}")
 
     step("bob: SIPp at ua2 (nat2 --random-fully) registers over UDP and calls alice (407)")
-    keys = sipp_credentials(lab, "ua2", "bob", pw["bob"], callee="alice")
+    keys = sipp_credentials(lab, "ua2", "bob", pw["bob"], callee="alice",
+                           register_algorithm="MD5", invite_algorithm="MD5")
     uac = Sipp(lab, "ua2", "uac_auth_call.xml", PIN_SIP, "bob", "uac-bob", domain=REG_DOMAIN,
                timeout=30, extra=keys)
     rc = uac.wait()
@@ -868,18 +880,30 @@ def registrar_torture(lab, args):
         return sorted(b.get("contact") for b in
                       bindings_of(pin.registrations(), f"sip:{user}@{REG_DOMAIN}"))
 
+    def fetch(user):
+        """A registration query (REGISTER without Contact, authenticated): the contact URIs
+        of the 200, which RFC 4475 calls a subsequent fetch."""
+        _, resp = User(udp, user, pw[user]).register(contact="", what=f"query of {user}")
+        return resp.status, sorted(contact_parts(c)[0] for c in resp.contacts())
+
+    # RFC 4475 3.3.12: the REGISTER succeeds, and neither its response nor any later fetch
+    # shows `unknownparam` as a URI parameter of the binding. Echoing it as a header
+    # parameter is allowed, not required (RFC 3261 10.3 step 8 lists the bindings).
     step("cparam01: `unknownparam` after an unbracketed URI is a Contact header parameter")
     first, final = torture_send(lab, agents, corpus, "cparam01", pw)
     got = contact_for(final, "gw1.example.net")
     uri, params = contact_parts(got[0]) if got else ("", "")
-    verdict("cparam01", final.status == 200 and got and "unknownparam" not in uri
-            and re.search(r";\s*unknownparam\b", params),
+    verdict("cparam01", final.status == 200 and got and "unknownparam" not in uri,
             f"{final.start}; want 200 with Contact <sip:+19725552222@gw1.example.net>"
-            f";unknownparam;expires=N (param outside the URI); got {got or final.contacts()}")
+            f"(;unknownparam);expires=N, the parameter never inside the URI; "
+            f"got {got or final.contacts()}")
     stored = binding_contacts("watson")
     verdict("cparam01", stored == ["sip:+19725552222@gw1.example.net"],
             f"stored contact URI {stored}, want sip:+19725552222@gw1.example.net (the "
             f"header parameter is not part of the URI)")
+    status, fetched = fetch("watson")
+    verdict("cparam01", status == 200 and fetched == ["sip:+19725552222@gw1.example.net"],
+            f"fetch: {status} {fetched}, want 200 listing sip:+19725552222@gw1.example.net")
 
     step("cparam02: `unknownparam` inside <> is a URI parameter")
     first, final = torture_send(lab, agents, corpus, "cparam02", pw)
@@ -894,6 +918,12 @@ def registrar_torture(lab, args):
     verdict("cparam02", stored == ["sip:+19725552222@gw1.example.net;unknownparam"],
             f"stored contacts {stored}, want the single binding now "
             f"sip:+19725552222@gw1.example.net;unknownparam")
+    # RFC 4475 3.3.13: a subsequent retrieval includes `unknownparam` as a URI parameter.
+    status, fetched = fetch("watson")
+    verdict("cparam02",
+            status == 200 and fetched == ["sip:+19725552222@gw1.example.net;unknownparam"],
+            f"fetch: {status} {fetched}, want 200 listing "
+            f"sip:+19725552222@gw1.example.net;unknownparam")
 
     step("regbadct: unbracketed Contact URI with ?headers is invalid: 400, no binding")
     before = binding_contacts("user")
@@ -901,7 +931,7 @@ def registrar_torture(lab, args):
     path = "" if first is final else f" (first {first.start}, then with credentials)"
     verdict("regbadct", final.status == 400, f"{final.start}{path}; want 400")
     verdict("regbadct", binding_contacts("user") == before,
-            f"bindings of user changed: {before} -> {binding_contacts('user')}")
+            f"bindings of user: {before} -> {binding_contacts('user')} (must not change)")
 
     step("regescrt: escaped Route header in a bracketed Contact URI: 200, stored as given")
     first, final = torture_send(lab, agents, corpus, "regescrt", pw)
@@ -930,25 +960,38 @@ def registrar_bad_input(lab, args):
     """Acceptance 7: 1,000 Contacts, a 10,000-character Contact, Expires: 99999999999 each
     get a clean error (or the clamp) and nothing else changes."""
     pin = RegistrarPinhole(lab, args.pinhole)
-    pw = provision(pin, "alice")
+    pw = provision(pin, "alice", "dave")
     udp = Agent(lab, "ua1", "agent-udp", port=5070)
     alice = User(udp, "alice", pw["alice"])
+    # dave registers over TCP, where no short NAT lease caps what is granted: his huge Expires
+    # shows the clamp to max_expires itself (a wrapped-around value would show too).
+    dave = User(Agent(lab, "ua1b", "agent-dave", transport="tcp"), "dave", pw["dave"])
 
-    step("alice registers normally (UDP): the state nothing below may change")
-    _, final = alice.register(expires=300)
-    expect(final.status == 200, f"alice's REGISTER answered {final.start}:\n{final}")
+    step("alice (UDP) and dave (TCP) register normally: the state nothing below may change")
+    for who in (alice, dave):
+        _, final = who.register(expires=300)
+        expect(final.status == 200, f"{who.aor}'s REGISTER answered {final.start}:\n{final}")
     before = pin.registrations()
-    expect(len(before.get("bindings", [])) == 1, f"expected one binding: {before}")
+    expect(len(before.get("bindings", [])) == 2, f"expected two bindings: {before}")
     snapshot = sorted(map(binding_key, before["bindings"]))
+    failures = []
+
+    def verdict(ok, text):
+        # Every case runs even when an earlier one failed: the report names all of them.
+        print(("ok   " if ok else "FAIL ") + text, flush=True)
+        if not ok:
+            failures.append(text)
 
     def unchanged(what):
-        now = pin.registrations()
-        expect(sorted(map(binding_key, now.get("bindings", []))) == snapshot,
-               f"{what} changed the bindings:\nbefore {before}\nafter  {now}")
-        for b in now["bindings"]:
-            expect(0 < b.get("expires_in", -1) <= MAX_EXPIRES,
-                   f"{what}: expires_in {b.get('expires_in')} beyond max_expires {MAX_EXPIRES}")
         expect(pin.proc.running(), f"pinhole died on {what}\n{log_tail(pin)}")
+        now = pin.registrations()
+        same = sorted(map(binding_key, now.get("bindings", []))) == snapshot
+        verdict(same, f"{what}: bindings unchanged" if same else
+                f"{what} changed the bindings:\nbefore {before['bindings']}\n"
+                f"after  {now.get('bindings')}")
+        for b in now.get("bindings", []):
+            verdict(0 < b.get("expires_in", -1) <= MAX_EXPIRES,
+                    f"{what}: expires_in {b.get('expires_in')} within max_expires {MAX_EXPIRES}")
 
     def over_tcp(contact_lines, what):
         """alice's REGISTER with these Contact lines over a fresh TCP connection from ua1
@@ -959,44 +1002,52 @@ def registrar_bad_input(lab, args):
         headers = [f"Contact: {c}" for c in contact_lines]
         first, final = who.register(contact="", headers=headers, what=what)
         alice.cseq = who.cseq
+        agent.close()
         return first, final
 
-    step("REGISTER with 1,000 Contacts (10 lines of 100): 400")
+    # The parser caps the values of one header (64); past that the message is refused before the
+    # registrar sees it, with 413 (too large to process). The registrar's own max_contacts (32)
+    # answers 400 below that cap. Either is the clean refusal the acceptance asks for.
+    step("REGISTER with 1,000 Contacts (10 lines of 100): 413 or 400")
     uris = [f"<sip:alice-{i}@{ADDR['ua1']}:{6000 + i}>" for i in range(1000)]
     lines = [", ".join(uris[i:i + 100]) for i in range(0, 1000, 100)]
     first, final = over_tcp(lines, "1000 Contacts")
-    expect(final.status == 400, f"1,000 Contacts answered {final.start} (first "
-                                f"{first.start}), expected 400")
+    verdict(final.status in (400, 413), f"1,000 Contacts answered {final.start} (first "
+                                        f"{first.start}), want 413 or 400")
     unchanged("the 1,000-Contact REGISTER")
 
     step("REGISTER with a 10,000-character Contact: 400 or 413")
     prefix = f"<sip:alice@{ADDR['ua1']}:5070;pad="
     long_contact = prefix + "a" * (10000 - len(prefix) - 1) + ">"
-    expect(len(long_contact) == 10000, "test bug: contact length")
     first, final = over_tcp([long_contact], "10k Contact")
-    expect(final.status in (400, 413), f"a 10,000-character Contact answered {final.start} "
-                                       f"(first {first.start}), expected 400 or 413")
+    verdict(final.status in (400, 413), f"a 10,000-character Contact answered {final.start} "
+                                        f"(first {first.start}), want 400 or 413")
     unchanged("the 10,000-character Contact")
 
-    for where, kwargs in (("Expires header", {"expires": "99999999999"}),
-                          ("expires param", {"contact": f"<{alice.contact_uri}>"
-                                                        ";expires=99999999999"})):
-        step(f"REGISTER with {where} 99999999999: clamped (200) or refused (400)")
-        _, final = alice.register(**kwargs, what=f"REGISTER with {where} 99999999999")
-        expect(final.status in (200, 400), f"{where} 99999999999 answered {final.start}, "
-                                           f"expected 200 (clamped) or 400:\n{final}")
-        if final.status == 200:
-            mine = [c for c in final.contacts() if contact_parts(c)[0] == alice.contact_uri]
-            granted = contact_expires(mine[0]) if mine else None
-            expect(granted is not None and 0 < granted <= min(MAX_EXPIRES, NAT_UDP_LEASE),
-                   f"{where} 99999999999 granted {granted}: must be clamped to max_expires "
-                   f"({MAX_EXPIRES}) and the NAT lease ({NAT_UDP_LEASE}): {final.contacts()}")
-        unchanged(f"{where} 99999999999")
+    for who, cap in ((alice, min(MAX_EXPIRES, NAT_UDP_LEASE)), (dave, MAX_EXPIRES)):
+        for where, kwargs in (("Expires header", {"expires": "99999999999"}),
+                              ("expires param", {"contact": f"<{who.contact_uri}>"
+                                                            ";expires=99999999999"})):
+            what = f"{who.user} ({who.agent.transport}): {where} 99999999999"
+            step(f"{what}: clamped (200) or refused (400)")
+            _, final = who.register(**kwargs, what=what)
+            verdict(final.status in (200, 400), f"{what} answered {final.start}, want 200 "
+                                                f"(clamped) or 400")
+            if final.status == 200:
+                mine = [c for c in final.contacts() if contact_parts(c)[0] == who.contact_uri]
+                granted = contact_expires(mine[0]) if mine else None
+                verdict(granted is not None and 0 < granted <= cap,
+                        f"{what}: granted {granted}, want 1..{cap} (max_expires {MAX_EXPIRES}"
+                        f"{', NAT lease' if cap < MAX_EXPIRES else ''}): {final.contacts()}")
+            unchanged(what)
 
-    step("a normal REGISTER still works afterwards")
-    _, final = alice.register(expires=300)
-    expect(final.status == 200, f"after the bad input alice's REGISTER answered {final.start}")
-    unchanged("the final REGISTER")
+    step("normal REGISTERs still work afterwards")
+    for who in (alice, dave):
+        _, final = who.register(expires=300)
+        verdict(final.status == 200, f"after the bad input {who.aor}'s REGISTER answered "
+                                     f"{final.start}")
+    unchanged("the final REGISTERs")
+    expect(not failures, "verdicts not met:\n" + "\n".join(failures) + "\n" + log_tail(pin, 2500))
 
 
 if __name__ == "__main__":

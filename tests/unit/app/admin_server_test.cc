@@ -499,7 +499,8 @@ TEST_F(AdminRoutesTest, QueryStringIsDecoded) {
 TEST_F(AdminRoutesTest, MalformedEscapesAre400AndTheConnectionStaysUsable) {
   start_with_routes();
   auto c = client();
-  for (const char* target : {"/things?search=%4", "/things?search=%zz", "/things/%G1", "/things/a%00b", "/things?a%=1"}) {
+  for (const char* target :
+       {"/things?search=%4", "/things?search=%zz", "/things/%G1", "/things/a%00b", "/things?a%=1"}) {
     auto r = request(c, "GET", target);
     ASSERT_TRUE(r) << target;
     EXPECT_EQ(r->result_int(), 400) << target;
@@ -540,7 +541,8 @@ TEST_F(AdminRoutesTest, PostBodiesUpToTheLimitAreAccepted) {
   EXPECT_EQ(create_.body, body);
 
   // Chunked transfer coding is read too.
-  c.send("POST /things HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+  c.send(
+      "POST /things HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
   r = c.read();
   ASSERT_TRUE(r);
   EXPECT_EQ(r->result_int(), 200);

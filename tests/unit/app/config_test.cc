@@ -608,7 +608,7 @@ TEST_F(ConfigTest, RegistrarKeysLand) {
   max_contacts: 8
   max_bindings_per_aor: 4
   outbound_flow_timer: 25s
-auth: {nonce_lifetime: 2m, md5: false, requests: false, secret: "hex:00112233445566778899aabbccddeeff"}
+auth: {nonce_lifetime: 2m, algorithms: [MD5], requests: false, secret: "hex:00112233445566778899aabbccddeeff"}
 store: sqlite://data/reg.db
 node_id: edge-a
 )");
@@ -622,7 +622,8 @@ node_id: edge-a
   EXPECT_EQ(c.max_bindings_per_aor, 4u);
   EXPECT_EQ(c.outbound_flow_timer, 25u);
   EXPECT_EQ(r->auth.nonce_lifetime, std::chrono::seconds(120));
-  EXPECT_FALSE(r->auth.md5);
+  EXPECT_TRUE(r->auth.md5);
+  EXPECT_FALSE(r->auth.sha256);
   EXPECT_FALSE(r->auth.other_requests);
   EXPECT_EQ(r->auth.secret.size(), 16u);
   // Relative store paths are taken from the config's directory and made absolute.
@@ -639,6 +640,10 @@ TEST_F(ConfigTest, RegistrarErrorsNameTheKey) {
   EXPECT_THAT(error_of(std::string(kRegistrarOnly) + "store: postgres://x\n"), HasSubstr("is not a store URL"));
   EXPECT_THAT(error_of(std::string(kRegistrarOnly) + "node_id: \"a b\"\n"), HasSubstr("node_id: must be"));
   EXPECT_THAT(error_of(minimal_plus("auth: {enabled: true}\n")), HasSubstr("needs the registrar"));
+  EXPECT_THAT(error_of(std::string(kRegistrarOnly) + "auth: {algorithms: [MD5, MD5]}\n"), HasSubstr("listed twice"));
+  EXPECT_THAT(error_of(std::string(kRegistrarOnly) + "auth: {algorithms: [SHA-512]}\n"),
+              HasSubstr("is not one of: SHA-256, MD5"));
+  EXPECT_THAT(error_of(std::string(kRegistrarOnly) + "auth: {algorithms: []}\n"), HasSubstr("must list"));
   EXPECT_THAT(error_of(R"(listen:
   - {transport: udp, address: 127.0.0.1}
 flow_tokens: {secret: "hex:000102030405060708090a0b0c0d0e0f"}

@@ -188,8 +188,8 @@ TEST_F(RegistrarAdminTest, ListFiltersAndLimits) {
 
 TEST_F(RegistrarAdminTest, ShowCanonicalisesTheAorAnd404sWhenNone) {
   add_bindings();
-  for (const char* typed : {"sip:alice@example.com", "alice@example.com", "SIP:alice@EXAMPLE.com", "sips:alice@example.com",
-                            "sip:%61lice@example.com;transport=tcp"}) {
+  for (const char* typed : {"sip:alice@example.com", "alice@example.com", "SIP:alice@EXAMPLE.com",
+                            "sips:alice@example.com", "sip:%61lice@example.com;transport=tcp"}) {
     auto answer = admin_->show_registrations(get({typed}));
     ASSERT_EQ(answer.first, 200) << typed << " " << answer.second;
     json j = body_of(answer);
@@ -317,7 +317,8 @@ TEST_F(RegistrarAdminTest, AddUserRefusesBadInputAndChangesNothing) {
   EXPECT_TRUE(store_->list_users().value().empty());
 
   // The characters RFC 3261 allows in a user part are accepted, and so is an IPv6 realm.
-  auto answer = admin_->add_user(post(R"({"username":"a-b_c.d!~*'()&=+$,;?/1","realm":"[2001:DB8::1]","password":"x"})"));
+  auto answer =
+      admin_->add_user(post(R"({"username":"a-b_c.d!~*'()&=+$,;?/1","realm":"[2001:DB8::1]","password":"x"})"));
   EXPECT_EQ(answer.first, 201) << answer.second;
   EXPECT_TRUE(users_.find("a-b_c.d!~*'()&=+$,;?/1", "[2001:db8::1]"));
 }
@@ -356,8 +357,8 @@ TEST_F(RegistrarAdminTest, DeleteUser) {
   AdminRequest wrong_realm = get({"example.org", "bob"});
   wrong_realm.method = HttpMethod::kDelete;
   EXPECT_EQ(admin_->delete_user(wrong_realm).first, 404);
-  for (const auto& segments : std::vector<std::vector<std::string>>{{}, {"example.com"}, {"example.com", ""},
-                                                                     {"", "bob"}, {"example.com", "bob", "x"}}) {
+  for (const auto& segments : std::vector<std::vector<std::string>>{
+           {}, {"example.com"}, {"example.com", ""}, {"", "bob"}, {"example.com", "bob", "x"}}) {
     AdminRequest bad = get(segments);
     bad.method = HttpMethod::kDelete;
     EXPECT_EQ(admin_->delete_user(bad).first, 400);

@@ -290,6 +290,27 @@ TEST_F(DigestTest, Md5NotOfferedWhenDisabled) {
   EXPECT_EQ(r.why, auth_why::kAlgorithmNotOffered);
 }
 
+TEST_F(DigestTest, Md5AloneWhenSha256IsOff) {
+  auto c = config();
+  c.offer_sha256 = false;
+  auto auth = make_auth(c);
+  auto headers = auth->challenge_headers(ChallengeKind::kWww, kRealm, false);
+  ASSERT_TRUE(headers.ok());
+  auto lines = lines_of(*headers);
+  ASSERT_EQ(lines.size(), 1U) << *headers;
+  EXPECT_NE(lines[0].find("algorithm=MD5"), std::string::npos);
+  // SHA-256 credentials are then not accepted: a peer may not pick what was not offered.
+  Credentials cred;
+  cred.nonce = param(*headers, "nonce");
+  cred.algorithm = "SHA-256";
+  auto msg = request(cred.method, cred.uri, cred.line());
+  EXPECT_EQ(auth->verify(*msg, ChallengeKind::kWww, kRealm).why, auth_why::kAlgorithmNotOffered);
+  // And one of the two must stay on.
+  c.offer_md5 = false;
+  UserDirectory users;
+  EXPECT_EQ(DigestAuthenticator::create(c, users).error(), kDigestNoAlgorithm);
+}
+
 TEST_F(DigestTest, RealmIsQuotedInChallenge) {
   auto headers = auth_->challenge_headers(ChallengeKind::kWww, "odd \"realm\\", false);
   ASSERT_TRUE(headers.ok());
