@@ -12,6 +12,8 @@
 #include <mutex>
 #include <optional>
 #include <span>
+#include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -23,7 +25,20 @@ namespace pinhole::store {
 struct WriteOp {
   enum class Kind : uint8_t { kSave, kRemove, kRemoveAor };
   Kind kind = Kind::kSave;
-  BindingRecord binding;
+  BindingRecord binding;  // kRemove: only aor and binding_id; kRemoveAor: only aor
+
+  static WriteOp save(const BindingRecord& b) { return {Kind::kSave, b}; }
+  static WriteOp remove(std::string_view aor, std::string_view binding_id) {
+    WriteOp op{Kind::kRemove, {}};
+    op.binding.aor = std::string(aor);
+    op.binding.binding_id = std::string(binding_id);
+    return op;
+  }
+  static WriteOp remove_aor(std::string_view aor) {
+    WriteOp op{Kind::kRemoveAor, {}};
+    op.binding.aor = std::string(aor);
+    return op;
+  }
 };
 
 // What a sink did with a batch.

@@ -404,20 +404,11 @@ class RedisStore final : public Store {
     lookups_.post(std::move(aor), std::move(done));
   }
 
-  void save_binding(const BindingRecord& b) override { writer_.push(WriteOp{WriteOp::Kind::kSave, b}); }
-
+  void save_binding(const BindingRecord& b) override { writer_.push(WriteOp::save(b)); }
   void remove_binding(std::string_view aor, std::string_view binding_id) override {
-    WriteOp op{WriteOp::Kind::kRemove, {}};
-    op.binding.aor = std::string(aor);
-    op.binding.binding_id = std::string(binding_id);
-    writer_.push(std::move(op));
+    writer_.push(WriteOp::remove(aor, binding_id));
   }
-
-  void remove_aor(std::string_view aor) override {
-    WriteOp op{WriteOp::Kind::kRemoveAor, {}};
-    op.binding.aor = std::string(aor);
-    writer_.push(std::move(op));
-  }
+  void remove_aor(std::string_view aor) override { writer_.push(WriteOp::remove_aor(aor)); }
 
   Status put_user(const UserRecord& u) override {
     PINHOLE_TRY(validate_user(u));
