@@ -4,7 +4,7 @@
 # the foreground until Ctrl-C (which stops pinhole cleanly).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=./build/release/src/app/pinhole
+BIN=${PINHOLE_BIN:-./build/release/src/app/pinhole}
 CONFIG=examples/pinhole.yaml
 ADMIN=127.0.0.1:9060
 
@@ -19,7 +19,7 @@ for _ in $(seq 1 50); do  # up to 5 s for the admin port
   kill -0 $PID 2>/dev/null || { wait $PID; exit 1; }
   sleep 0.1
 done
-if ! "$BIN" ctl --admin "$ADMIN" users list | grep -q 'demo@localhost'; then
+if ! "$BIN" ctl --admin "$ADMIN" --json users list | grep -q '"username": *"demo"'; then
   "$BIN" ctl --admin "$ADMIN" users add demo@localhost --password demo
 fi
 
