@@ -156,9 +156,8 @@ RegistrarAdmin::Answer RegistrarAdmin::list_registrations(const AdminRequest& re
   }
   std::string_view search = request.param("search").value_or("");
   int64_t t = now();
-  // One more than asked, to tell whether there is more.
-  std::vector<store::BindingRecord> found =
-      location_.list(search, limit == std::numeric_limits<size_t>::max() ? limit : limit + 1);
+  // One more than asked, to tell whether there is more (limit <= max_limit: no overflow).
+  std::vector<store::BindingRecord> found = location_.list(search, limit + 1);
   // Lapsed bindings wait for the next expiry sweep; lookups already ignore them, so does this.
   std::erase_if(found, [t](const store::BindingRecord& b) { return b.expires_at <= t; });
   bool truncated = found.size() > limit;
