@@ -15,6 +15,7 @@
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "transport/socket_util.h"
 
 namespace pinhole::app {
 
@@ -37,18 +38,6 @@ constexpr auto kLingerTime = std::chrono::seconds(1);
 // Pause before accepting again after accept() failed (EMFILE...), so the loop does not spin.
 constexpr auto kAcceptRetry = std::chrono::milliseconds(100);
 constexpr auto kWarnInterval = std::chrono::seconds(10);
-
-tcp::endpoint to_asio(const net::Endpoint& e) {
-  auto bytes = e.address.bytes();
-  if (e.address.is_v4()) {
-    asio::ip::address_v4::bytes_type b{};
-    std::copy(bytes.begin(), bytes.end(), b.begin());
-    return {asio::ip::address_v4(b), e.port};
-  }
-  asio::ip::address_v6::bytes_type b{};
-  std::copy(bytes.begin(), bytes.end(), b.begin());
-  return {asio::ip::address_v6(b), e.port};
-}
 
 int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -586,7 +575,7 @@ void AdminServer::add_prefix_route(HttpMethod method, std::string prefix, Reques
 void AdminServer::start() {
   Core& core = *core_;
   if (core.started || core.stopped) throw std::logic_error("admin: start after start or stop");
-  tcp::endpoint endpoint = to_asio(core.listen);
+  tcp::endpoint endpoint = transport::to_asio<tcp::endpoint>(core.listen);
   error_code ec;
   auto fail = [&](std::string_view what) {
     error_code ignored;

@@ -7,6 +7,7 @@
 // left at its default.
 #include "app/config.h"
 
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -22,8 +23,6 @@
 #include <optional>
 #include <sstream>
 #include <thread>
-
-#include <unistd.h>
 #include <utility>
 #include <vector>
 
@@ -723,8 +722,7 @@ void Loader::load_auth(const Map& top, Config& config) const {
   auth.enabled = config.registrar.enabled;
   auto section = top.get("auth");
   if (!section) return;
-  Map m(*this, *section,
-        {"enabled", "secret", "secret_file", "nonce_lifetime", "algorithms", "register", "requests"});
+  Map m(*this, *section, {"enabled", "secret", "secret_file", "nonce_lifetime", "algorithms", "register", "requests"});
   if (auto v = m.get("enabled")) auth.enabled = boolean(*v);
   if (auth.enabled && !config.registrar.enabled)
     fail(*section, "digest authentication needs the registrar (a `registrar:` section): users live in its store");
@@ -844,9 +842,9 @@ Config Loader::load(const YAML::Node& document) {
   load_store(top, config);
   if (auto v = top.get("node_id")) {
     config.node_id = non_empty(*v);
-    if (config.node_id.size() > 64 ||
-        std::any_of(config.node_id.begin(), config.node_id.end(),
-                    [](char c) { return !std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.'; }))
+    if (config.node_id.size() > 64 || std::any_of(config.node_id.begin(), config.node_id.end(), [](char c) {
+          return !std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.';
+        }))
       fail(*v, "must be 1-64 characters of letters, digits, '-', '_' or '.'");
   } else {
     std::array<char, 256> host{};

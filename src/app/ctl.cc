@@ -19,6 +19,7 @@
 
 #include "app/config.h"
 #include "transport/asio.h"
+#include "transport/socket_util.h"
 
 namespace pinhole::app {
 
@@ -33,18 +34,6 @@ namespace {
 
 // A registrations listing of 100k bindings is ~50 MB of JSON; beyond this something is wrong.
 constexpr uint64_t kMaxAnswerBytes = uint64_t{256} * 1024 * 1024;
-
-tcp::endpoint to_asio(const net::Endpoint& e) {
-  auto bytes = e.address.bytes();
-  if (e.address.is_v4()) {
-    asio::ip::address_v4::bytes_type b{};
-    std::copy(bytes.begin(), bytes.end(), b.begin());
-    return {asio::ip::address_v4(b), e.port};
-  }
-  asio::ip::address_v6::bytes_type b{};
-  std::copy(bytes.begin(), bytes.end(), b.begin());
-  return {asio::ip::address_v6(b), e.port};
-}
 
 // A daemon listening on the wildcard address is reached on loopback.
 net::Endpoint connectable(net::Endpoint e) {
@@ -245,7 +234,8 @@ HttpExchange admin_request(const CtlOptions& options, std::string_view method, s
   error_code ec;
 
   stream.expires_after(options.timeout);
-  stream.async_connect(to_asio(connectable(options.admin)), [&](const error_code& e) { ec = e; });
+  stream.async_connect(transport::to_asio<tcp::endpoint>(connectable(options.admin)),
+                       [&](const error_code& e) { ec = e; });
   run_to_completion(io);
   if (ec) {
     result.failure = describe(ec);

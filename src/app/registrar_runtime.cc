@@ -60,7 +60,7 @@ struct RegistrarRuntime::Parts {
 };
 
 Result<std::unique_ptr<RegistrarRuntime>> RegistrarRuntime::create(const Config& config, MetricsRegistry& metrics,
-                                                                    std::shared_ptr<spdlog::logger> log) {
+                                                                   std::shared_ptr<spdlog::logger> log) {
   auto parts = std::make_unique<Parts>();
   Parts& p = *parts;
   p.log = std::move(log);

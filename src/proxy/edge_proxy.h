@@ -60,8 +60,8 @@ struct ProxyShared {
   AliasTable& aliases;
   UpstreamSource upstream;
   ProxyMetrics& metrics;
-  std::shared_ptr<spdlog::logger> log;  // shared_ptr: spdlog's API hands loggers out that way
-  std::vector<EdgeProxy*> workers;      // filled before run(); indexed by worker
+  std::shared_ptr<spdlog::logger> log;     // shared_ptr: spdlog's API hands loggers out that way
+  std::vector<EdgeProxy*> workers;         // filled before run(); indexed by worker
   RegistrarServices* registrar = nullptr;  // registrar mode; null: pure edge
 };
 
@@ -165,8 +165,7 @@ class EdgeProxy final : public transport::MessageHandler,
 
   // Registrar mode (edge_proxy_registrar.cc). True when the request was dealt with (answered or
   // forwarded); false: the edge logic routes it (to the core, or by flow token / Request-URI).
-  bool route_as_registrar(Call& call, txn::TransactionId txn, const sip::Message& request,
-                          const RouteAnalysis& routes);
+  bool route_as_registrar(Call& call, txn::TransactionId txn, const sip::Message& request, const RouteAnalysis& routes);
   void register_here(txn::TransactionId txn, const sip::Message& request, const net::Flow& source);
   void fork_to_bindings(Call& call, txn::TransactionId txn, const sip::Message& request);
   void on_bindings_loaded(txn::TransactionId txn, const std::string& aor,

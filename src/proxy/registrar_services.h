@@ -26,13 +26,13 @@ struct RegistrarMetrics {
   explicit RegistrarMetrics(MetricsRegistry& registry);
   Counter& registers_ok;
   Counter& registers_failed;
-  Counter& challenges;        // 401/407 sent without a verdict (no or foreign credentials)
-  Counter& auth_failures;     // wrong password, unknown user, replayed nc, tampered nonce
-  Counter& stale_nonces;      // expired nonce with a right answer: re-challenged with stale=true
-  Counter& forbidden_relay;   // a foreign target from an unauthenticated source (no open relay)
-  Counter& identity_mismatch; // authenticated as one user, asking for another's AOR / From
+  Counter& challenges;         // 401/407 sent without a verdict (no or foreign credentials)
+  Counter& auth_failures;      // wrong password, unknown user, replayed nc, tampered nonce
+  Counter& stale_nonces;       // expired nonce with a right answer: re-challenged with stale=true
+  Counter& forbidden_relay;    // a foreign target from an unauthenticated source (no open relay)
+  Counter& identity_mismatch;  // authenticated as one user, asking for another's AOR / From
   Counter& lookups_found;
-  Counter& lookups_empty;     // the AOR has no live binding: 480 / 404
+  Counter& lookups_empty;  // the AOR has no live binding: 480 / 404
 };
 
 struct RegistrarServices {

@@ -133,8 +133,9 @@ class RegistrarProxyTest : public ::testing::Test {
     deliver(flow, register_text(user, contact_host, 1));
     Sent challenge = next();
     EXPECT_EQ(challenge.msg()->status(), 401);
-    deliver(flow, register_text(user, contact_host, 2,
-                                credentials(challenge.bytes, "Authorization", user, password, "REGISTER", "sip:lab.test")));
+    deliver(flow,
+            register_text(user, contact_host, 2,
+                          credentials(challenge.bytes, "Authorization", user, password, "REGISTER", "sip:lab.test")));
     return next().bytes;
   }
 
@@ -178,9 +179,9 @@ TEST_F(RegistrarProxyTest, RegisterIsChallengedThenStoredWithTheFlowAndAShortLea
   EXPECT_NE(challenge.bytes.find("algorithm=MD5"), std::string::npos);
   EXPECT_TRUE(location_.lookup("sip:alice@lab.test", kNow).empty());
 
-  deliver(kAlice, register_text("alice", "192.168.1.10:5062", 2,
-                                credentials(challenge.bytes, "Authorization", "alice", "alice-pw", "REGISTER",
-                                            "sip:lab.test")));
+  deliver(kAlice, register_text(
+                      "alice", "192.168.1.10:5062", 2,
+                      credentials(challenge.bytes, "Authorization", "alice", "alice-pw", "REGISTER", "sip:lab.test")));
   Sent ok = next();
   EXPECT_EQ(ok.flow, kAlice);
   EXPECT_EQ(ok.msg()->status(), 200);
@@ -215,8 +216,8 @@ TEST_F(RegistrarProxyTest, WrongPasswordReplayedNonceCountAndForeignAorAreRefuse
 
   // Authenticated as alice, registering bob's AOR: 403, and bob has no binding.
   deliver(kAlice, register_text("alice", "192.168.1.10:5062", 5,
-                                credentials(challenge, "Authorization", "alice", "alice-pw", "REGISTER",
-                                            "sip:lab.test", "00000009"),
+                                credentials(challenge, "Authorization", "alice", "alice-pw", "REGISTER", "sip:lab.test",
+                                            "00000009"),
                                 "bob"));
   EXPECT_EQ(next().msg()->status(), 403);
   EXPECT_TRUE(location_.lookup("sip:bob@lab.test", kNow).empty());
@@ -282,15 +283,15 @@ TEST_F(RegistrarProxyTest, UnknownUserNoBindingAndOpenRelayAreRefused) {
     deliver(kBob, invite_text("bob@lab.test", target, "call-" + branch, {}, branch));
     Sent challenge = next();
     EXPECT_EQ(challenge.msg()->status(), 407);
-    deliver(kBob, invite_text("bob@lab.test", target, "call-" + branch,
-                              credentials(challenge.bytes, "Proxy-Authorization", "bob", "bob-pw", "INVITE",
-                                          "sip:" + target),
-                              branch + "x"));
+    deliver(kBob,
+            invite_text("bob@lab.test", target, "call-" + branch,
+                        credentials(challenge.bytes, "Proxy-Authorization", "bob", "bob-pw", "INVITE", "sip:" + target),
+                        branch + "x"));
     return next().msg()->status();
   };
-  EXPECT_EQ(call("nobody@lab.test", "z9hG4bK-a"), 404);       // no such user
-  EXPECT_EQ(call("carol@lab.test", "z9hG4bK-b"), 480);        // a user, not registered
-  EXPECT_EQ(call("dave@other.example", "z9hG4bK-c"), 404);    // our user, foreign domain, no core
+  EXPECT_EQ(call("nobody@lab.test", "z9hG4bK-a"), 404);     // no such user
+  EXPECT_EQ(call("carol@lab.test", "z9hG4bK-b"), 480);      // a user, not registered
+  EXPECT_EQ(call("dave@other.example", "z9hG4bK-c"), 404);  // our user, foreign domain, no core
   // Someone who is not our user asks for a foreign domain: no open relay, no challenge either.
   deliver(kStranger, invite_text("mallory@evil.example", "victim@other.example", "relay-1"));
   EXPECT_EQ(next().msg()->status(), 403);

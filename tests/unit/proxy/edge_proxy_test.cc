@@ -2,8 +2,6 @@
 // the edge's routing, NAT fixes, flow tokens, failover and CANCEL.
 #include "proxy/edge_proxy.h"
 
-#include "fake_transport.h"
-
 #include <gtest/gtest.h>
 #include <spdlog/sinks/null_sink.h>
 #include <spdlog/spdlog.h>
@@ -11,6 +9,8 @@
 #include <boost/asio/io_context.hpp>
 #include <deque>
 #include <set>
+
+#include "fake_transport.h"
 
 namespace pinhole::proxy {
 namespace {
