@@ -461,7 +461,10 @@ void EdgeProxy::forward_stateless(const sip::Message& request, const net::Flow& 
   if (!is_from_upstream(source.remote)) {
     rw.via_fix = via_fix_for(**top, source.remote, shared_.config.force_rport == ForceRport::kAlways);
     auto targets = shared_.upstream();
-    if (!targets || targets->empty()) return;
+    if (!targets || targets->empty()) {
+      reject(Drop::kNoRoute, source.remote, "ACK with nowhere to go (no route set, no upstream): dropped");
+      return;
+    }
     const UpstreamTarget& t = targets->front();
     const transport::LocalSocket* out = socket_for_upstream(t);
     if (out == nullptr) return;

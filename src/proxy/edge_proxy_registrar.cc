@@ -431,20 +431,36 @@ std::optional<EdgeProxy::Destination> EdgeProxy::route_destination(std::string_v
 
 bool EdgeProxy::forward_stateless_registrar(const sip::Message& request, const net::Flow& source,
                                             const RouteAnalysis& routes, Rewrite& rw, std::string_view branch) {
-  // ACK for a 2xx between our users: the same token pair logic as any in-dialog request.
-  if (routes.token.empty()) return false;
-  auto flows = decode_route_token(routes.token);
-  if (!flows.ok()) {
-    reject(Drop::kFlowTokenTampered, source.remote, flows.error().what);
+  // ACK for a 2xx: the same routing as the in-dialog requests of route_as_registrar, statelessly.
+  const auto& sockets = shared_.transport.local_sockets();
+  if (!routes.token.empty()) {
+    auto flows = decode_route_token(routes.token);
+    if (!flows.ok()) {
+      reject(Drop::kFlowTokenTampered, source.remote, flows.error().what);
+      return true;
+    }
+    if (auto target = token_target(*flows, source)) {
+      if (target->local_socket_id >= sockets.size()) return true;
+      rw.via = via_value(sockets[target->local_socket_id], branch);
+      if (!shared_.transport.send(*target, apply_rewrite(request, rw))) {
+        reject(Drop::kFlowFailed, source.remote, "the flow the route names is gone: ACK dropped");
+      }
+      return true;
+    }
+  }
+  // The route set goes on past us (another node of a cluster, a proxy behind us): its next hop.
+  auto all = request.routes();
+  if (!all.ok() || all->size() <= routes.our_routes) return false;
+  auto hop = route_destination((*all)[routes.our_routes].raw);
+  if (!hop) return false;  // a name: the edge logic (the core) takes it
+  const transport::LocalSocket* out = shared_.transport.socket_for(hop->transport, hop->endpoint.address.family());
+  if (out == nullptr) {
+    reject(Drop::kNoRoute, source.remote, "no listener for the route set's next hop: ACK dropped");
     return true;
   }
-  auto target = token_target(*flows, source);
-  if (!target) return false;
-  const auto& sockets = shared_.transport.local_sockets();
-  if (target->local_socket_id >= sockets.size()) return true;
-  rw.via = via_value(sockets[target->local_socket_id], branch);
-  if (!shared_.transport.send(*target, apply_rewrite(request, rw))) {
-    reject(Drop::kFlowFailed, source.remote, "the flow the route names is gone: ACK dropped");
+  rw.via = via_value(*out, branch);
+  if (!shared_.transport.send_to(worker_, hop->transport, hop->endpoint, apply_rewrite(request, rw)).ok()) {
+    reject(Drop::kNoRoute, source.remote, "the route set's next hop cannot be reached: ACK dropped");
   }
   return true;
 }

@@ -5,6 +5,7 @@
                        |  192.168.1.1/203.0.113.101)  |  192.168.2.1/203.0.113.102)
                        +------------ wan 203.0.113.0/24 -----------+
                 pinhole 203.0.113.10   core 203.0.113.20   public ua 203.0.113.50
+                (on demand: pinhole node B 203.0.113.11, Lab.add_wan_host("pinb"))
 
 Every host is a network namespace named PREFIX<pid>-<role> (e.g. "phl4242-nat1"); the
 owner's PID in the name lets a later run sweep what a killed run left behind. The `wan`
@@ -41,6 +42,11 @@ WAN_HOSTS = {
     "core": "203.0.113.20",
     "pub": "203.0.113.50",
 }
+# Wan hosts a test adds when it needs them (Lab.add_wan_host), not built in every lab:
+# pinb is a second pinhole node (issue 4, two nodes sharing one Redis).
+EXTRA_WAN_HOSTS = {
+    "pinb": "203.0.113.11",
+}
 # nat role -> (lan gateway address, prefix length, {host role: address})
 LANS = {
     "nat1": ("192.168.1.1", 24, {"ua1": "192.168.1.10", "ua1b": "192.168.1.11"}),
@@ -50,6 +56,7 @@ LANS = {
 RANDOM_FULLY = {"nat1": False, "nat2": True}
 
 ADDR = dict(WAN_HOSTS)
+ADDR.update(EXTRA_WAN_HOSTS)
 for _gw, _plen, _hosts in LANS.values():
     ADDR.update(_hosts)
 ROLES = ["wan"] + list(WAN_HOSTS) + [h for _, _, hosts in LANS.values() for h in hosts]
@@ -347,6 +354,18 @@ class Lab:
         for nat, (gw, plen, hosts) in LANS.items():
             self._build_lan(nat, gw, plen, hosts)
             self._build_nat(nat)
+
+    def add_wan_host(self, role):
+        """Adds one of EXTRA_WAN_HOSTS to the built lab: a namespace with its address on the
+        wan bridge, like the wan hosts every lab has. Deleted with the lab."""
+        if role not in EXTRA_WAN_HOSTS:
+            raise LabError(f"{role!r} is not one of the extra wan hosts {sorted(EXTRA_WAN_HOSTS)}")
+        if self.ns(role) in self.created:
+            return
+        self._add_ns(role)
+        self._veth("wan", f"p-{role}", role, "wan0")
+        self.ip("wan", "link", "set", f"p-{role}", "master", "br0")
+        self.ip(role, "addr", "add", f"{EXTRA_WAN_HOSTS[role]}/24", "dev", "wan0")
 
     def _build_lan(self, nat, gw, plen, hosts):
         self.ip(nat, "link", "add", "lan0", "type", "bridge")

@@ -340,6 +340,122 @@ class RegistrarPinhole(Pinhole):
             return r.returncode, None
 
 
+# --------------------------------------------------------------------------- pinhole cluster
+
+REDIS_PORT = 6379
+
+
+class Redis:
+    """redis-server in a lab namespace (default: the core, 203.0.113.20:6379), nothing on disk:
+    the shared store of a pinhole cluster (issue 4, acceptance 4). `cli` runs redis-cli next to
+    it, so what a test reads is what the nodes wrote, not what pinhole says it wrote."""
+
+    def __init__(self, lab, role="core", port=REDIS_PORT, name="redis"):
+        self.lab, self.role, self.host, self.port = lab, role, ADDR[role], port
+        rundir = lab.path(name)
+        os.makedirs(rundir, exist_ok=True)
+        argv = ["redis-server", "--bind", self.host, "--port", str(port), "--save", "",
+                "--appendonly", "no", "--protected-mode", "no", "--dir", rundir,
+                "--daemonize", "no", "--loglevel", "notice"]
+        self.proc = lab.spawn(role, argv, name)
+        wait_until(self._ready, 15, f"redis-server on {self.host}:{port}")
+
+    @property
+    def url(self):
+        return f"redis://{self.host}:{self.port}/0"
+
+    def cli(self, *args, check=True):
+        """redis-cli --raw ARGS against this server; its stdout."""
+        r = self.lab.exec(self.role, ["redis-cli", "--raw", "-h", self.host, "-p", self.port,
+                                      *args], check=check, timeout=10)
+        return r.stdout
+
+    def _ready(self):
+        if not self.proc.running():
+            raise LabError(f"redis-server exited: {self.proc.stdout()[-2000:]}"
+                           f"{self.proc.stderr()[-2000:]}")
+        return self.cli("PING", check=False).strip() == "PONG"
+
+    def log(self):
+        return self.proc.stdout() + self.proc.stderr()
+
+
+def pinhole_cluster_config(lab, name, address, store, secret, node_id):
+    """One node of a registrar cluster (issue 4): like pinhole_registrar_config, but listening
+    on `address` (UDP and TCP 5060), on a shared `store` (redis://...) and with the cluster's
+    flow-token `secret` (every node must decode the others' Path tokens and accept their
+    nonces, which are keyed from it). Admin on the loopback of the node's own namespace."""
+    text = f"""workers: 2
+listen:
+  - {{ transport: udp, address: {address}, port: {SIP_PORT} }}
+  - {{ transport: tcp, address: {address}, port: {SIP_PORT} }}
+registrar:
+  domains: [{REG_DOMAIN}]
+  min_expires: 10s
+  max_expires: 3600s
+  default_expires: 600s
+  nat_udp_lease: 60s
+store: {store}
+auth:
+  register: true
+  requests: true
+flow_tokens: {{ secret: "hex:{secret}" }}
+admin: {{ listen: {REG_ADMIN} }}
+node_id: {node_id}
+log: {{ level: debug }}
+"""
+    path = lab.path(f"{name}.yaml")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+class ClusterPinhole(RegistrarPinhole):
+    """One registrar node of a cluster in its own wan namespace (`role`: "pin" for node A at
+    203.0.113.10, "pinb" for node B at 203.0.113.11 after lab.add_wan_host("pinb")). Its admin
+    API and `pinhole ctl` run in that namespace; output goes to <name>-<n>.out/.err."""
+
+    def __init__(self, lab, binary, role, name, store, secret, node_id):
+        if not binary or not os.path.exists(binary):
+            raise LabError(f"pinhole daemon not built: {binary!r}")
+        self.lab, self.binary, self.starts = lab, binary, 0
+        self.role, self.name, self.node_id, self.address = role, name, node_id, ADDR[role]
+        self.db = None  # the store is shared (Redis), not a file of this node
+        self.config = pinhole_cluster_config(lab, name, self.address, store, secret, node_id)
+        check = subprocess.run([binary, "--check-config", self.config], capture_output=True,
+                               text=True, timeout=20)
+        if check.returncode != 0:
+            raise LabError(f"pinhole --check-config rejected the cluster config "
+                           f"{self.config}: {check.stdout}{check.stderr}")
+        self.start()
+
+    def start(self):
+        self.starts += 1
+        self.proc = self.lab.spawn(self.role, [self.binary, "--config", self.config],
+                                   f"{self.name}-{self.starts}")
+        wait_until(self._ready, 20, f"{self.name}'s admin /health ({self.role} namespace)")
+
+    def admin(self, path):
+        code = ("import sys,urllib.request;"
+                "print(urllib.request.urlopen(sys.argv[1],timeout=3).read().decode())")
+        r = self.lab.exec(self.role, ["python3", "-c", code, f"http://{REG_ADMIN}{path}"],
+                          check=False, timeout=10)
+        return r.stdout if r.returncode == 0 else None
+
+    def _ready(self):
+        if not self.proc.running():
+            raise LabError(f"{self.name} exited: {self.proc.stderr()[-3000:]}")
+        return self.admin("/health") is not None
+
+    def ctl(self, *args, json_output=False, check=True):
+        argv = [self.binary, "ctl", "--admin", REG_ADMIN] + (["--json"] if json_output else [])
+        r = self.lab.exec(self.role, argv + list(args), check=False, timeout=20)
+        if check and r.returncode != 0:
+            raise LabError(f"[{self.name}] pinhole ctl {' '.join(args)} -> exit {r.returncode}: "
+                           f"{r.stdout.strip()} {r.stderr.strip()}")
+        return r
+
+
 # --------------------------------------------------------------------------- baresip
 
 def baresip_configdir(lab, role, user, cert, ctrl_port=4444, regint=60, transport="tls",

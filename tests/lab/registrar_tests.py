@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""NAT-lab acceptance tests of pinhole's registrar mode (issue 4, acceptance 1, 2, 3, 5, 7).
+"""NAT-lab acceptance tests of pinhole's registrar mode (issue 4, acceptance 1, 2, 3, 4, 5, 7).
 
 pinhole serves the domain lab.test alone (no upstream, peers.pinhole_registrar_config): UAs
 behind the lab NATs register to it with digest auth and call each other through it. Users are
@@ -16,11 +16,13 @@ stdout (the Lab keeps that in <name>.out). The test itself builds the messages a
 digest responses (RFC 7616, hashlib), so it never trusts pinhole's code to check pinhole.
 """
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -30,6 +32,7 @@ import time
 
 from lab import ADDR, LabError, wait_until
 from peers import REG_DOMAIN, Baresip, RegistrarPinhole, Sipp, settle, shared_call_id
+from peers import ClusterPinhole, Redis
 
 ME = os.path.abspath(__file__)
 PIN = ADDR["pin"]
@@ -1048,6 +1051,313 @@ def registrar_bad_input(lab, args):
                                      f"{final.start}")
     unchanged("the final REGISTERs")
     expect(not failures, "verdicts not met:\n" + "\n".join(failures) + "\n" + log_tail(pin, 2500))
+
+
+# --------------------------------------------------------------------------- acceptance 4
+
+PINB = ADDR["pinb"]  # node B (lab.add_wan_host("pinb")); node A is PIN
+# The fields of a binding as stored in Redis, in the order of the format that
+# src/store/record_codec.h documents (version "1;", each field "<length>:<bytes>", then the
+# number of Path values and the values). Fields after these are ignored, as the format allows.
+STORED_FIELDS = ("expires_at", "registered_at", "contact", "instance", "reg_id", "call_id",
+                 "cseq", "q_milli", "transport", "local_socket_id", "remote_address",
+                 "remote_port", "connection_id", "user_agent", "nat", "node")
+
+
+def decode_stored_binding(value):
+    """A Redis hash value of pinhole:aor:<aor> -> dict of STORED_FIELDS plus "path" (a list).
+    Decoded here from the documented format, not by asking pinhole what it wrote."""
+    if not value.startswith("1;"):
+        raise TestFailure(f"stored binding of an unknown format version: {value[:80]!r}")
+    pos = 2
+
+    def take():
+        nonlocal pos
+        colon = value.find(":", pos)
+        if colon < 0 or not value[pos:colon].isdigit():
+            raise TestFailure(f"stored binding malformed at offset {pos}: {value!r}")
+        end = colon + 1 + int(value[pos:colon])
+        if end > len(value):
+            raise TestFailure(f"stored binding truncated at offset {pos}: {value!r}")
+        field, pos = value[colon + 1:end], end
+        return field
+
+    record = {name: take() for name in STORED_FIELDS}
+    record["path"] = [take() for _ in range(int(take()))]
+    return record
+
+
+def redis_bindings(redis, aor):
+    """{binding_id: decoded binding} of `aor` as Redis holds it (HGETALL, one line each)."""
+    lines = redis.cli("HGETALL", f"pinhole:aor:{aor}").splitlines()
+    return {lines[i]: decode_stored_binding(lines[i + 1]) for i in range(0, len(lines) - 1, 2)}
+
+
+def challenge_at(lab, role, user, method, remote, port=5091):
+    """fetch_challenge, asked of the node at `remote` (node B): a 401 to a REGISTER without
+    credentials, or a 407 to an INVITE for an AOR nobody registered."""
+    agent = Agent(lab, role, f"nonce-{user}-{method.lower()}-{secrets.token_hex(2)}",
+                  port=port, lifetime=30, remote=remote)
+    me = User(agent, user, "")
+    if method == "REGISTER":
+        try:
+            resp = agent.transact(me.register_text(), what=f"{user}'s first REGISTER")
+        finally:
+            agent.close()
+        expect(resp.status == 401, f"REGISTER without credentials at {remote[0]} answered "
+                                   f"{resp.start}, expected 401:\n{resp}")
+        return challenges(resp, "WWW-Authenticate")
+    text = request("INVITE", f"sip:nobody-{secrets.token_hex(2)}@{REG_DOMAIN}",
+                   via=agent.via, from_uri=me.aor, from_tag=me.tag,
+                   to_uri=f"sip:nobody@{REG_DOMAIN}", call_id=me.call_id, cseq=1,
+                   contact=f"<{me.contact_uri}>")
+    resp = agent.transact(text, what=f"{user}'s INVITE without credentials")
+    # The ACK ends the node's 407 retransmissions. The agent stays (its lifetime, at most the
+    # lab's): stopped at once it could die before its stdin thread sent the ACK.
+    agent.ack(text, resp)
+    expect(resp.status == 407, f"INVITE from {user}@{REG_DOMAIN} without credentials at "
+                               f"{remote[0]} answered {resp.start}, expected 407:\n{resp}")
+    return challenges(resp, "Proxy-Authenticate")
+
+
+def received_from(agent):
+    """What a UDP agent received, with the source of each datagram: [(Sip, (ip, port))]."""
+    return [(Sip(e["recv"]), tuple(e.get("from") or ("?", 0)))
+            for e in agent._events() if "recv" in e]
+
+
+def wait_request(agent, method, call_id, timeout, what):
+    """The first `method` request of `call_id` (None: any) the agent received: (Sip, source)."""
+    def find():
+        for m, src in received_from(agent):
+            if m.start.startswith(f"{method} ") and call_id in (None, m.header("call-id")):
+                return m, src
+        return None
+    return wait_until(find, timeout, what, interval=0.05)
+
+
+def response_to(req, status, reason, to_tag=None, contact=None, body="", record_route=False):
+    """A UAS response to `req` (RFC 3261 8.2.6): its Vias, From, To (+ our tag), Call-ID and
+    CSeq; the Record-Route set copied on a dialog-creating response (12.1.1)."""
+    to = req.header("to")
+    if to_tag and ";tag=" not in to:
+        to += f";tag={to_tag}"
+    lines = [f"SIP/2.0 {status} {reason}"] + [f"Via: {v}" for v in req.values("via")]
+    if record_route:
+        lines += [f"Record-Route: {v}" for v in req.values("record-route")]
+    lines += [f"From: {req.header('from')}", f"To: {to}", f"Call-ID: {req.header('call-id')}",
+              f"CSeq: {req.header('cseq')}"]
+    if contact:
+        lines.append(f"Contact: {contact}")
+    if body:
+        lines.append("Content-Type: application/sdp")
+    lines.append(f"Content-Length: {len(body.encode('latin-1'))}")
+    return "\r\n".join(lines) + "\r\n\r\n" + body
+
+
+def via_hosts(msg):
+    """The sent-by hosts of a message's Vias, top first."""
+    return [m.group(1) for v in msg.values("via") for part in split_commas(v)
+            for m in [re.match(r"\s*SIP/2\.0/\w+\s+([^\s:;]+)", part)] if m]
+
+
+def capture_sip(lab, roles):
+    """SIP packet captures (UDP/TCP 5060) in these namespaces, kept in the workdir as
+    sip-<role>.pcap for the post-mortem (e.g. `tshark -r sip-pin.pcap -Y sip`); the lab stops
+    them. Optional: without dumpcap (package wireshark-common) the test runs uncaptured."""
+    if shutil.which("dumpcap") is None:
+        print("note: no dumpcap, no packet captures")
+        return
+    for role in roles:
+        lab.spawn(role, ["dumpcap", "-q", "-i", "any", "-f", "port 5060",
+                         "-w", lab.path(f"sip-{role}.pcap")], f"dumpcap-{role}")
+    # dumpcap opens its file once the capture runs: wait for that, not a fixed pause.
+    wait_until(lambda: all(os.path.exists(lab.path(f"sip-{r}.pcap")) for r in roles), 10,
+               "dumpcap's capture files")
+
+
+def capture_summary(lab, role):
+    """One line per SIP packet of capture_sip's file for `role` (tshark), for a failure report."""
+    path = lab.path(f"sip-{role}.pcap")
+    if shutil.which("tshark") is None or not os.path.exists(path):
+        return "(no capture)"
+    r = subprocess.run(["tshark", "-r", path, "-Y", "sip", "-T", "fields", "-e",
+                        "frame.time_relative", "-e", "ip.src", "-e", "udp.srcport", "-e", "ip.dst",
+                        "-e", "udp.dstport", "-e", "sip.Request-Line", "-e", "sip.Status-Line",
+                        "-e", "sip.CSeq"], capture_output=True, text=True, timeout=30)
+    return r.stdout.strip() or f"(tshark: {r.stderr.strip()[-300:]})"
+
+
+FOUND = r'^pinhole_registrar_lookups_total\{[^}]*result="found"'
+
+
+@test("sipp", "redis-server", "redis-cli")
+def registrar_cluster(lab, args):
+    """Acceptance 4: two pinhole nodes share one Redis: ua1 registers through node A; a call
+    entering through node B reaches ua1 through node A's flow."""
+    lab.add_wan_host("pinb")
+    redis = Redis(lab, "core")
+    # One secret for the cluster: B must route along A's Path (A decodes its own token) and
+    # both accept each other's nonces (the nonce key is derived from it).
+    secret = secrets.token_hex(16)
+    node_a = ClusterPinhole(lab, args.pinhole, "pin", "node-a", redis.url, secret, "lab-a")
+
+    step("users alice and bob added through node A's ctl; node B starts after and reads them")
+    pw = provision(node_a, "alice", "bob")
+    wait_until(lambda: all(f"pinhole:user:{REG_DOMAIN}:{u}" in redis.cli("KEYS", "pinhole:user:*")
+                           for u in pw), 10, "alice's and bob's user records in Redis")
+    node_b = ClusterPinhole(lab, args.pinhole, "pinb", "node-b", redis.url, secret, "lab-b")
+    capture_sip(lab, ("pin", "pinb", "ua1"))
+
+    try:
+        cluster_call(lab, redis, node_a, node_b, pw)
+    finally:
+        # Both nodes' counters stay in the workdir (metrics-node-a.txt, ...) for the post-mortem.
+        for node in (node_a, node_b):
+            with open(lab.path(f"metrics-{node.name}.txt"), "w") as f:
+                f.write(node.admin("/metrics") or "(admin API unreachable)\n")
+
+
+def cluster_call(lab, redis, node_a, node_b, pw):
+    """registrar_cluster after the set-up: alice registers at A, bob calls her through B."""
+    def nodes_log():
+        return f"--- node A\n{log_tail(node_a, 5000)}\n--- node B\n{log_tail(node_b, 5000)}"
+
+    step("alice: a UA at ua1 (behind nat1) registers through node A over UDP (digest)")
+    agent = Agent(lab, "ua1", "agent-alice", port=5070, remote=(PIN, 5060))
+    alice = User(agent, "alice", pw["alice"])
+    _, final = alice.register(expires=300)
+    expect(final.status == 200, f"alice's REGISTER at node A answered {final.start}:\n{final}\n"
+                                f"{log_tail(node_a)}")
+    mine = wait_binding(node_a, alice.aor, 5, lambda: log_tail(node_a))
+    expect(len(mine) == 1 and mine[0].get("node") == "lab-a" and mine[0].get("natted") is True
+           and str(mine[0].get("received", "")).startswith(ADDR["nat1"] + ":"),
+           f"node A should hold one NATed binding of alice from {ADDR['nat1']}, node lab-a: "
+           f"{mine}")
+
+    step("the binding is in the shared Redis: node lab-a, a Path through node A")
+    try:
+        stored = wait_until(lambda: redis_bindings(redis, alice.aor), 10,
+                            f"pinhole:aor:{alice.aor} in Redis", interval=0.2)
+    except LabError as e:
+        raise TestFailure(f"{e}: node A acknowledged alice's REGISTER but Redis has no "
+                          f"binding\n{redis.cli('KEYS', '*')}\n{log_tail(node_a)}")
+    expect(len(stored) == 1, f"Redis holds {len(stored)} bindings of alice: {stored}")
+    b = next(iter(stored.values()))
+    expect(b["node"] == "lab-a" and b["contact"] == alice.contact_uri
+           and b["remote_address"] == ADDR["nat1"] and b["transport"].lower() == "udp",
+           f"the stored binding should be alice's contact {alice.contact_uri}, received over UDP "
+           f"from {ADDR['nat1']}, held by node lab-a: {b}")
+    path_uri = re.match(r"\s*<([^>]*)>", b["path"][0]) if b["path"] else None
+    expect(path_uri and re.search(rf"@{re.escape(PIN)}(:5060)?[;>]", path_uri.group(1) + ">")
+           and ";lr" in path_uri.group(1),
+           f"the stored Path must name node A ({PIN}) with a flow token and ;lr, for the other "
+           f"nodes to reach alice through it: {b['path']}")
+    # Informational: `ctl show` answers from the node's own memory, which holds what this node
+    # registered (and what it loaded at start-up), so node B may well not list alice.
+    shown = node_b.ctl("show", alice.aor, json_output=True, check=False)
+    print(f"note: node B's `pinhole ctl --json show {alice.aor}` -> exit {shown.returncode}: "
+          f"{(shown.stdout + shown.stderr).strip()[:300]}")
+
+    step("bob (SIPp in the core) registers at node B and calls alice there (401, 407)")
+    found_a, found_b = node_a.metric_sum(FOUND), node_b.metric_sum(FOUND)
+    remote_b = (PINB, 5060)
+    keys = ["-key", "auth_register",
+            credentials(pick(challenge_at(lab, "core", "bob", "REGISTER", remote_b), "SHA-256"),
+                        "REGISTER", f"sip:{REG_DOMAIN}", "bob", pw["bob"]),
+            "-key", "callee", "alice", "-key", "auth_invite",
+            credentials(pick(challenge_at(lab, "core", "bob", "INVITE", remote_b, 5092), "MD5"),
+                        "INVITE", f"sip:alice@{REG_DOMAIN}", "bob", pw["bob"])]
+    uac = Sipp(lab, "core", "uac_auth_call.xml", f"{PINB}:5060", "bob", "uac-bob",
+               domain=REG_DOMAIN, port=5070, timeout=30, extra=keys)
+
+    def call_failed(what):
+        return TestFailure(f"{what}\n{uac.explain()}\n--- alice (agent at ua1) received\n"
+                           + "\n".join(f"from {src}: {m.start}" for m, src in received_from(agent))
+                           + f"\n{nodes_log()}")
+
+    try:
+        invite, source = wait_request(agent, "INVITE", None, 20,
+                                      "bob's INVITE at alice's UA (ua1)")
+    except LabError as e:
+        uac.proc.stop()
+        raise call_failed(f"the INVITE entering node B never reached ua1: {e}")
+    call_id = invite.header("call-id")
+    print(f"INVITE at ua1 from {source[0]}:{source[1]}: {invite.start}; Via {via_hosts(invite)}")
+
+    failures = []
+
+    def verdict(ok, text):
+        # Every verdict below runs even when an earlier one failed: the report names them all.
+        print(("ok   " if ok else "FAIL ") + text, flush=True)
+        if not ok:
+            failures.append(text)
+
+    step("alice answers: 180, 200 (retransmitted until the ACK), then bob's BYE -> 200")
+    tag = secrets.token_hex(4)
+    contact = f"<{alice.contact_uri}>"
+    agent.send(response_to(invite, 180, "Ringing", tag, contact, record_route=True))
+    sdp = (f"v=0\r\no=alice 1 1 IN IP4 {ADDR['ua1']}\r\ns=-\r\nc=IN IP4 {ADDR['ua1']}\r\n"
+           f"t=0 0\r\nm=audio 7078 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+    ok = response_to(invite, 200, "OK", tag, contact, sdp, record_route=True)
+    ack = bye = None
+    deadline, interval = time.monotonic() + 8, 0.5
+    while ack is None and bye is None and time.monotonic() < deadline:
+        agent.send(ok)  # RFC 3261 13.3.1.4: the UAS retransmits its 2xx until the ACK
+        try:
+            ack = wait_request(agent, "ACK", call_id, interval, "the ACK")
+        except LabError:
+            interval = min(interval * 2, 4)
+        with contextlib.suppress(LabError):  # bob hangs up 0.5 s after his ACK
+            bye = wait_request(agent, "BYE", call_id, 0, "bob's BYE")
+    ack = ack or next(((m, src) for m, src in received_from(agent)
+                       if m.start.startswith("ACK ") and m.header("call-id") == call_id), None)
+    verdict(ack is not None, "bob's ACK for alice's 200 reached ua1 (through B and A)")
+    try:
+        bye = wait_request(agent, "BYE", call_id, 15, "bob's BYE at ua1")
+    except LabError as e:
+        uac.proc.stop()
+        raise call_failed(f"{e}" + "".join(f"\nFAIL {f}" for f in failures))
+    agent.send(response_to(bye[0], 200, "OK"))
+    rc = uac.wait()
+    # uac_auth_call.xml's last <recv response="200"/> would also take a retransmitted 200 of the
+    # INVITE (it does not look at the CSeq): only a 200 for CSeq BYE in its trace says that the
+    # BYE's answer came back.
+    bye_ok = [m for m in sipp_messages(uac) if m.status == 200 and "BYE" in m.header("cseq")]
+    verdict(rc == 0 and bye_ok, f"bob's SIPp ended the call: exit {rc}, "
+                                f"{'a' if bye_ok else 'no'} 200 for its BYE in its trace"
+                                + ("" if bye_ok or ack else " (with the ACK lost, alice's "
+                                   "retransmitted 200 for the INVITE ended SIPp's scenario)"))
+
+    step("verdicts: what reached ua1 came from node A over alice's flow")
+    for what, got in (("INVITE", (invite, source)), ("ACK", ack), ("BYE", bye)):
+        if got is None:
+            continue
+        msg, src = got
+        # nat1 lets a datagram in only on alice's mapping, i.e. from the address and port she
+        # registered to (node A, 203.0.113.10:5060); node B's address would be dropped there.
+        verdict(src[0] == PIN and int(src[1]) == 5060,
+                f"the {what} reached ua1 from {src[0]}:{src[1]}, want node A {PIN}:5060")
+        hosts = via_hosts(msg)
+        verdict(len(hosts) >= 3 and hosts[0] == PIN and PINB in hosts[1:-1]
+                and hosts[-1] == ADDR["core"],
+                f"the {what}'s Vias {hosts}: node A ({PIN}) on top, node B ({PINB}) below it, "
+                f"bob ({ADDR['core']}) at the bottom (B -> A -> ua1)")
+    verdict(invite.start.split()[1] == alice.contact_uri,
+            f"the INVITE's Request-URI {invite.start.split()[1]} is alice's Contact as "
+            f"registered ({alice.contact_uri})")
+
+    step("node B's metrics: its lookup of alice found a binding (in Redis)")
+    after_a, after_b = node_a.metric_sum(FOUND), node_b.metric_sum(FOUND)
+    print(f"pinhole_registrar_lookups_total{{result=found}}: node A {found_a} -> {after_a}, "
+          f"node B {found_b} -> {after_b}")
+    verdict(after_b >= found_b + 1, f"node B's lookups found {found_b} -> {after_b} (want +1)")
+    verdict(node_a.proc.running() and node_b.proc.running(), "both nodes still run")
+    if failures:
+        raise TestFailure("verdicts not met:\n" + "\n".join(failures)
+                          + f"\n--- SIP seen by node B (sip-pinb.pcap)\n"
+                          + capture_summary(lab, "pinb") + "\n--- SIP seen by node A "
+                          + f"(sip-pin.pcap)\n{capture_summary(lab, 'pin')}\n{nodes_log()}")
 
 
 if __name__ == "__main__":

@@ -306,5 +306,26 @@ TEST_F(RegistrarProxyTest, CallsFromOutsideReachOurUsersWithoutAChallenge) {
   EXPECT_EQ(out.msg()->method(), sip::Method::kInvite);
 }
 
+TEST_F(RegistrarProxyTest, AckFollowsTheRouteSetPastUsToTheNodeHoldingTheCallee) {
+  // A cluster: bob is ours, alice is held by another node (203.0.113.11). bob's ACK for the 200
+  // names his own flow in our entry and the other node after it: it must go on to that node.
+  std::string own = *codec_.encode(kBob);
+  std::string ack =
+      "ACK sip:alice@192.168.1.10:5062 SIP/2.0\r\n"
+      "Via: SIP/2.0/TCP 10.0.0.8:5060;branch=z9hG4bK-ack1\r\n"
+      "Route: <sip:" +
+      own +
+      "@203.0.113.10:5060;lr>, <sip:tokenofnodeb@203.0.113.11:5060;lr>\r\n"
+      "Max-Forwards: 70\r\nFrom: <sip:bob@lab.test>;tag=t1\r\nTo: <sip:alice@lab.test>;tag=u1\r\n"
+      "Call-ID: call-x\r\nCSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n";
+  deliver(kBob, ack);
+  Sent out = transport_.take();
+  EXPECT_EQ(out.flow.remote.to_string(), "203.0.113.11:5060");
+  auto routes = out.msg()->routes();
+  ASSERT_TRUE(routes.ok());
+  ASSERT_EQ(routes->size(), 1u);  // ours popped, the next node's kept
+  EXPECT_EQ((*routes)[0].uri.user, "tokenofnodeb");
+}
+
 }  // namespace
 }  // namespace pinhole::proxy
