@@ -26,8 +26,8 @@ namespace pinhole {
 using LogLevel = spdlog::level::level_enum;
 
 // The components with a logger of their own; config keys under `log.components` are these.
-inline constexpr std::array<std::string_view, 9> kLogComponents = {
-    "transport", "txn", "proxy", "nat", "registrar", "store", "admin", "config", "main"};
+inline constexpr std::array<std::string_view, 9> kLogComponents = {"transport", "txn",   "proxy",  "nat", "registrar",
+                                                                   "store",     "admin", "config", "main"};
 
 // "trace" "debug" "info" "warn" "error" "critical" "off" (exactly, lower case); anything else is
 // an Error (status 400) whose text lists the valid names.
