@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "store/records.h"
+#include "store/store.h"
 
 namespace pinhole::store {
 
@@ -93,6 +94,15 @@ class BatchWriter {
   uint64_t batches() const;
   uint64_t write_errors() const;
   size_t queued() const;
+  // The four above as the store's statistics (the backend adds its own fields).
+  StoreStats stats() const {
+    StoreStats s;
+    s.writes = writes();
+    s.batches = batches();
+    s.write_errors = write_errors();
+    s.queued = queued();
+    return s;
+  }
 
  private:
   using SteadyTime = std::chrono::steady_clock::time_point;

@@ -475,11 +475,7 @@ class RedisStore final : public Store {
   void flush() override { writer_.flush(); }
 
   StoreStats stats() const override {
-    StoreStats s;
-    s.writes = writer_.writes();
-    s.batches = writer_.batches();
-    s.write_errors = writer_.write_errors();
-    s.queued = writer_.queued();
+    StoreStats s = writer_.stats();
     s.reconnects = sink_.reconnects();
     s.connection_failures = sink_.connection_failures();
     s.connected = sink_.connected();

@@ -398,11 +398,7 @@ class SqliteStore final : public Store {
   void flush() override { writer_.flush(); }
 
   StoreStats stats() const override {
-    StoreStats s;
-    s.writes = writer_.writes();
-    s.batches = writer_.batches();
-    s.write_errors = writer_.write_errors();
-    s.queued = writer_.queued();
+    StoreStats s = writer_.stats();
     s.decode_errors = decode_errors_.load(std::memory_order_relaxed);
     return s;
   }
