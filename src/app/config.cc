@@ -748,16 +748,14 @@ void Loader::load_store(const Map& top, Config& config) const {
     return;
   }
   std::string url = non_empty(*v);
-  if (url == "memory:") {
-    config.store = url;
+  if (url == "memory:" || url.starts_with("redis://")) {
+    config.store = url;  // a Redis URL is checked in full when the store opens it
   } else if (url.starts_with("sqlite://")) {
     std::filesystem::path path(url.substr(9));
     if (path.empty()) fail(*v, in_quotes(url) + ": names no file (sqlite:///var/lib/pinhole/pinhole.db)");
     if (path.is_relative() && !options_.base_dir.empty()) path = std::filesystem::path(options_.base_dir) / path;
     // Always absolute from here on: the daemon's working directory must not matter.
     config.store = "sqlite://" + std::filesystem::absolute(path).lexically_normal().string();
-  } else if (url.starts_with("redis://")) {
-    config.store = url;
   } else {
     fail(*v, in_quotes(url) + " is not a store URL (memory:, sqlite:///path/to/file.db, redis://host:port/db)");
   }

@@ -171,7 +171,7 @@ class EdgeProxy final : public transport::MessageHandler,
   void on_bindings_loaded(txn::TransactionId txn, const std::string& aor,
                           Result<std::vector<store::BindingRecord>> found);
   void fork_to_found_bindings(Call& call, txn::TransactionId txn, const sip::Message& request,
-                              std::vector<store::BindingRecord> bindings);
+                              const std::vector<store::BindingRecord>& bindings);
   // Digest check; false when the request was answered (401/407 challenge, 403, 400).
   bool authenticate(txn::TransactionId txn, const sip::Message& request, registrar::ChallengeKind kind,
                     std::string_view realm, std::string& user);

@@ -329,12 +329,12 @@ void EdgeProxy::on_bindings_loaded(TransactionId txn, const std::string& aor,
     reject(Drop::kStoreUnavailable, it->second->source.remote, found.error().what);
     bindings = reg.location.lookup(aor, now);
   }
-  fork_to_found_bindings(*it->second, txn, *request, std::move(bindings));
+  fork_to_found_bindings(*it->second, txn, *request, bindings);
   notify_deadline();
 }
 
 void EdgeProxy::fork_to_found_bindings(Call& call, TransactionId txn, const sip::Message& request,
-                                       std::vector<store::BindingRecord> bindings) {
+                                       const std::vector<store::BindingRecord>& bindings) {
   RegistrarServices& reg = *shared_.registrar;
   if (bindings.empty()) {
     reg.metrics.lookups_empty.inc();
@@ -358,7 +358,9 @@ void EdgeProxy::fork_to_found_bindings(Call& call, TransactionId txn, const sip:
       if (!shared_.transport.flow_alive(b.flow) || b.flow.local_socket_id >= sockets.size()) continue;
       std::string token;
       if (auto t = shared_.tokens.encode(b.flow); t.ok()) token = std::move(*t);
-      std::string rr_token = caller_token.empty() ? token : caller_token + kTokenSeparator + token;
+      std::string rr_token = caller_token;
+      if (!rr_token.empty()) rr_token += kTokenSeparator;
+      rr_token += token;
       // A Path from a proxy in front of us (RFC 3327); not the entry naming ourselves that a
       // cluster binding carries for the other nodes.
       for (const auto& hop : b.path)
