@@ -321,7 +321,8 @@ TEST_F(RegistrarProxyTest, AckFollowsTheRouteSetPastUsToTheNodeHoldingTheCallee)
   deliver(kBob, ack);
   Sent out = transport_.take();
   EXPECT_EQ(out.flow.remote.to_string(), "203.0.113.11:5060");
-  auto routes = out.msg()->routes();
+  auto msg = out.msg();  // held: the route values point into it
+  auto routes = msg->routes();
   ASSERT_TRUE(routes.ok());
   ASSERT_EQ(routes->size(), 1u);  // ours popped, the next node's kept
   EXPECT_EQ((*routes)[0].uri.user, "tokenofnodeb");
