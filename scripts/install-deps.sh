@@ -14,7 +14,7 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev libosip2-dev
   # real peers and the NAT lab (DESIGN.md §5)
-  sip-tester kamailio kamailio-extra-modules kamailio-redis-modules baresip rtpengine-daemon
+  sip-tester kamailio kamailio-extra-modules kamailio-redis-modules kamailio-sqlite-modules baresip rtpengine-daemon
   redis-server sqlite3 iproute2 iptables conntrack openssl tshark dnsmasq-base procps psmisc netcat-openbsd
 )
 

@@ -6,7 +6,9 @@ sockets runs as a child process in it. Stdlib only; every tool is bounded in tim
                                  print the same line on stdout; exit after SECONDS
   probe-udp DST PORT [SRCPORT]   send one datagram, print the echo's answer (2 s timeout)
   sip-udp DST PORT FILE [WAIT]   send FILE's bytes as one datagram; print the first line of
-                                 each answer received within WAIT seconds (default 3)
+                                 each answer received within WAIT seconds (default 3); ACK a
+                                 non-2xx final answer to an INVITE (UDP); an answer for another
+                                 Call-ID is printed as "foreign CALL-ID: STATUS LINE"
   sip-tcp DST PORT FILE [WAIT]   same over one TCP connection (answers split by Content-Length)
   netstring HOST PORT JSON       send JSON as a netstring (baresip ctrl_tcp), print the reply
 """
@@ -61,18 +63,65 @@ def _is_final(chunk):
     return len(parts) > 1 and parts[0] == b"SIP/2.0" and parts[1].isdigit() and int(parts[1]) >= 200
 
 
-def _first_lines(chunks):
+def _header_values(msg, long_name, short_name):
+    """Values of one header (long or compact form) in a message's header section."""
+    head = msg.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    names = (long_name.lower(), short_name.lower())
+    return [l.partition(b":")[2].strip() for l in head[1:] if l.partition(b":")[0].strip().lower() in names]
+
+
+def _call_ids(data):
+    return set(_header_values(data, b"call-id", b"i"))
+
+
+def _first_lines(chunks, sent_call_ids):
     """Prints each answer's status line, tagged " [pinhole]" when pinhole itself generated it
-    (its Server header), so the tests can tell pinhole's verdicts from the upstream's."""
+    (its Server header), so the tests can tell pinhole's verdicts from the upstream's. An answer
+    carrying a Call-ID we did not send is not an answer to this message (a late retransmission for
+    an earlier socket that had the same port): printed as "foreign ..." so it is seen, not judged."""
     for c in chunks:
         head = c.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
         ours = any(l.lower().startswith(b"server: pinhole") for l in head[1:])
-        print(head[0].decode(errors="replace") + (" [pinhole]" if ours else ""), flush=True)
+        line = head[0].decode(errors="replace") + (" [pinhole]" if ours else "")
+        ids = _call_ids(c)
+        if sent_call_ids and ids and not ids & sent_call_ids:
+            line = f"foreign {b','.join(ids).decode(errors='replace')}: {line}"
+        print(line, flush=True)
 
 
-def _print_answers(sock, wait, split):
+def _ack_for(request, response):
+    """The hop-by-hop ACK for a non-2xx final response to our INVITE (RFC 3261 §17.1.1.3), or None.
+    Without it the server transaction would retransmit that response for 32 s (Timer H) to a port
+    this tool no longer listens on, which the next run of the tool may have been given."""
+    status = response.split(b" ", 2)
+    if len(status) < 2 or not status[1].isdigit() or int(status[1]) < 300:
+        return None
+    cseq = _header_values(response, b"cseq", b"")
+    if not cseq or not cseq[0].upper().endswith(b"INVITE"):
+        return None
+    parts = request.split(b"\r\n", 1)[0].split(b" ")
+    vias = _header_values(response, b"via", b"v")
+    if len(parts) != 3 or not vias:
+        return None
+    lines = [b"ACK " + parts[1] + b" SIP/2.0", b"Via: " + vias[0].split(b",")[0]]
+    for long_name, short_name in ((b"From", b"f"), (b"To", b"t"), (b"Call-ID", b"i")):
+        values = _header_values(response, long_name, short_name)
+        if not values:
+            return None
+        lines.append(long_name + b": " + values[0])
+    lines += [b"CSeq: " + cseq[0].split(b" ")[0] + b" ACK", b"Max-Forwards: 70", b"Content-Length: 0"]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+def _print_answers(sock, wait, split, sent=b"", reply=None):
     """Prints the answers arriving on `sock` for up to `wait` seconds (AFTER_FINAL after the first
-    final one). `split` turns received bytes into whole messages plus the unfinished rest."""
+    final one). `split` turns received bytes into whole messages plus the unfinished rest; `sent`
+    is what we sent (its Call-IDs tell answers from strays); `reply(bytes)` sends on the socket
+    (for the ACK of a non-2xx final response to an INVITE)."""
+    # a stream may carry several messages (dblreq): the Call-IDs of all of them
+    heads = _split_sip_stream(sent)[0] if split is not _one_datagram else []
+    sent_call_ids = set().union(_call_ids(sent), *(_call_ids(h) for h in heads))
+    finished = set()  # sent Call-IDs that got a final answer
     buf = b""
     deadline = time.monotonic() + float(wait)
     while (left := deadline - time.monotonic()) > 0:
@@ -85,8 +134,17 @@ def _print_answers(sock, wait, split):
             print("closed", flush=True)
             break
         msgs, buf = split(buf + chunk)
-        _first_lines(msgs)
-        if any(_is_final(m) for m in msgs):
+        _first_lines(msgs, sent_call_ids)
+        for m in msgs:
+            ack = _ack_for(sent, m) if reply and _call_ids(m) & sent_call_ids else None
+            if ack:
+                reply(ack)
+        finals = [m for m in msgs if _is_final(m)]
+        for m in finals:
+            finished |= _call_ids(m) & sent_call_ids
+        # stop soon after every message we sent has its final answer (any final one when the
+        # Call-IDs cannot tell: a message without one)
+        if finals and (finished == sent_call_ids or not sent_call_ids):
             deadline = min(deadline, time.monotonic() + AFTER_FINAL)
 
 
@@ -99,7 +157,7 @@ def sip_udp(dst, port, path, wait=3):
         data = f.read()
     s = _udp_socket(None)
     s.sendto(data, (dst, int(port)))
-    _print_answers(s, wait, _one_datagram)
+    _print_answers(s, wait, _one_datagram, data, lambda b: s.sendto(b, (dst, int(port))))
 
 
 def _split_sip_stream(buf):
@@ -124,7 +182,9 @@ def sip_tcp(dst, port, path, wait=3):
         data = f.read()
     s = socket.create_connection((dst, int(port)), timeout=3)
     s.sendall(data)
-    _print_answers(s, wait, _split_sip_stream)
+    # no ACK here: over a stream nothing is retransmitted, and an ACK would be read as the rest
+    # of whatever unfinished message the file left on the connection
+    _print_answers(s, wait, _split_sip_stream, data)
     s.close()
 
 

@@ -359,8 +359,13 @@ def torture_cases(corpus):
 
 
 def send_torture(lab, transport, path):
-    """First lines of what pinhole answers to one message (each its own socket/connection)."""
+    """First lines of what pinhole answers to one message (each its own socket/connection).
+    Answers for another Call-ID (nshelper's "foreign" lines) are shown but are not this
+    message's answers."""
     r = lab.helper("ua1", f"sip-{transport}", ADDR["pin"], "5060", path, "2", check=False)
+    for line in r.stdout.splitlines():
+        if line.startswith("foreign "):
+            print(f"     (on this socket, not an answer to it: {line})", flush=True)
     return [l for l in r.stdout.splitlines() if l.startswith("SIP/2.0 ")]
 
 
