@@ -3,13 +3,14 @@
 #   make test   build the asan preset (clang, ASan+UBSan, fuzz smoke) and the release preset (gcc -O2), run every test
 #   make bench  build the release preset and run the parser benchmark
 #   make bench-signaling  pinhole vs Kamailio 5.6, CPU per REGISTER and per call (bench/signaling.sh)
+#   make bench-registrar  pinhole vs Kamailio 5.6 as registrars, CPU per authenticated REGISTER (bench/registrar.sh)
 #   make fuzz   run every fuzz target for FUZZ_SECONDS (default 300)
 #   make format clang-format the sources
 
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 300
 
-.PHONY: all deps build test run bench bench-signaling fuzz format clean
+.PHONY: all deps build test run bench bench-signaling bench-registrar fuzz format clean
 
 all: build
 
@@ -44,6 +45,11 @@ bench-signaling: deps
 	cmake --preset release
 	cmake --build --preset release --target pinhole
 	PINHOLE_BIN=build/release/src/app/pinhole bash bench/signaling.sh
+
+bench-registrar: deps
+	cmake --preset release
+	cmake --build --preset release --target pinhole
+	PINHOLE_BIN=build/release/src/app/pinhole bash bench/registrar.sh
 
 fuzz: deps
 	bash scripts/fuzz.sh $(FUZZ_SECONDS)

@@ -107,7 +107,10 @@ done
 # the UAS's stats file is rewritten every second: the settle pause must outlast one rewrite
 ((SETTLE_S >= 2)) || SETTLE_S=2
 
-die() { echo "signaling.sh: $*" >&2; exit 2; }
+# die, process bookkeeping and clean-up, port checks, CPU/drop/SIPp counters, ratio
+BENCH_NAME=signaling.sh
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 
 command -v "$SIPP_BIN" >/dev/null || die "sipp not found (apt-get install sip-tester)"
 if [[ $ONLY == both || $ONLY == kamailio ]]; then
@@ -125,95 +128,9 @@ if [[ -z ${WORK_DIR:-} ]]; then
 else
   mkdir -p "$WORK_DIR"
 fi
-CLK_TCK=$(getconf CLK_TCK)
 
-# ---------------------------------------------------------------- process bookkeeping
-
-# Background processes we started (each a `timeout` wrapper, which makes itself a process
-# group leader, so its whole group is ours to kill).
-STARTED=()
-
-stop_group() {  # $1 = pid of a timeout wrapper: TERM (timeout forwards it), then KILL the group
-  local pid=$1 i
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for ((i = 0; i < 50; i++)); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL -- "-$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
-forget() {  # $1 = pid to drop from STARTED once it is stopped
-  local keep=() p
-  for p in "${STARTED[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
-  STARTED=("${keep[@]}")
-}
-
-descendants() {  # pids below $1 (not $1 itself), parents first
-  ps -e -o pid=,ppid= | awk -v r="$1" '
-    { kids[$2] = kids[$2] " " $1 }
-    END { q[1] = r; n = 1
-          for (i = 1; i <= n; i++) { if (i > 1) print q[i]; c = split(kids[q[i]], a, " "); for (j = 1; j <= c; j++) q[++n] = a[j] } }'
-}
-
-AUTOGROUP_NICE=  # the autogroup nice value to restore on exit, when we changed it
-
-cleanup() {
-  local pid
-  for pid in "${STARTED[@]}"; do stop_group "$pid"; done
-  STARTED=()
-  # anything else of ours still running (e.g. the UAC when interrupted): by pid, never by name
-  for pid in $(descendants $$); do kill -KILL "$pid" 2>/dev/null || true; done
-  if [[ -n $AUTOGROUP_NICE ]]; then
-    echo "$AUTOGROUP_NICE" >"/proc/$$/autogroup" 2>/dev/null || true
-    AUTOGROUP_NICE=
-  fi
-}
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-udp_port_busy() { [[ -n $(ss -Hlun "sport = :$1" 2>/dev/null) ]]; }
-
-wait_udp_port() {  # $1 port, $2 pid that must stay alive, $3 what (for the message)
-  local i
-  for ((i = 0; i < 100; i++)); do
-    udp_port_busy "$1" && return 0
-    kill -0 "$2" 2>/dev/null || die "$3 exited before binding 127.0.0.1:$1 (see $WORK_DIR)"
-    sleep 0.1
-  done
-  die "$3 did not bind 127.0.0.1:$1 within 10 s (see $WORK_DIR)"
-}
-
-# Clock ticks used so far by $1 and all its descendants: utime+stime of the live processes
-# plus cutime+cstime (children already reaped). /proc/PID/stat covers all threads of a process.
-tree_ticks() {
-  local pid line total=0
-  for pid in "$1" $(descendants "$1"); do
-    line=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-    line=${line##*) }  # fields after "pid (comm) ": utime is the 12th, cstime the 15th
-    total=$((total + $(awk '{ print $12 + $13 + $14 + $15 }' <<<"$line")))
-  done
-  echo "$total"
-}
-
-ticks_to_s() { awk -v t="$1" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", t / hz }'; }
-
-udp_rcvbuf_errors() { awk '/^Udp:/ { if (++n == 2) print $6 }' /proc/net/snmp; }
-
-# Datagrams the kernel dropped on the 127.0.0.1 UDP sockets bound to port $1 (summed over the
-# SO_REUSEPORT sockets of all workers): the `drops` column of /proc/net/udp.
-udp_port_drops() {
-  awk -v p="$(printf '0100007F:%04X' "$1")" '$2 == p { d += $NF } END { print d + 0 }' /proc/net/udp
-}
-
-# Value of column $2 in the last line of SIPp's ';'-separated statistics file $1; 0 when the
-# file or the column is missing (SIPp died early: its calls then count as failed).
-sipp_stat() {
-  [[ -s $1 ]] || { echo 0; return; }
-  awk -F';' -v col="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i } END { v = c ? $c : ""; print (v == "" ? 0 : v) }' "$1"
-}
 
 # ---------------------------------------------------------------- proxies
 
@@ -403,14 +320,7 @@ run_proxy() {
 echo "signaling benchmark: $REGISTERS REGISTERs at $REG_RATE/s, $CALLS calls at $RATE/s (hold ${HOLD_MS} ms), $WORKERS workers, settle ${SETTLE_S} s, UDP on 127.0.0.1"
 echo "work dir: $WORK_DIR ($(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg))"
 
-if ((NICE != 0)) && [[ -w /proc/$$/autogroup ]]; then
-  # "/autogroup-18 nice 0": remember the nice value, then set ours for the whole session
-  old=$(awk '{ print $3 }' "/proc/$$/autogroup")
-  if echo "$NICE" >"/proc/$$/autogroup" 2>/dev/null; then
-    AUTOGROUP_NICE=$old
-    echo "scheduler autogroup nice set to $NICE for the run (was $old)"
-  fi
-fi
+set_autogroup_nice "$NICE"
 
 PROXIES=()
 [[ $ONLY == both || $ONLY == pinhole ]] && PROXIES+=(pinhole)
@@ -434,7 +344,6 @@ for p in "${PROXIES[@]}"; do
     status=1
   fi
 done
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.3f", a / b; else print "nan" }'; }
 if [[ $ONLY == both && $WITH_RELAY == 1 ]]; then
   echo "floor_cpu_per_register_ratio_vs_kamailio $(ratio "${RESULT[relay_register_per10k]}" "${RESULT[kamailio_register_per10k]}")"
   echo "floor_cpu_per_call_ratio_vs_kamailio $(ratio "${RESULT[relay_call_per10k]}" "${RESULT[kamailio_call_per10k]}")"

@@ -318,6 +318,7 @@ class Loader {
   void load_domains(const Map& top, Config& config) const;
   void load_proxy(const Map& top, Config& config) const;
   void load_registrar(const Map& top, Config& config) const;
+  void load_border(const Map& top, Config& config) const;
   void load_auth(const Map& top, Config& config) const;
   void load_store(const Map& top, Config& config) const;
   void load_admin(const Map& top, Config& config) const;
@@ -717,6 +718,22 @@ void Loader::load_registrar(const Map& top, Config& config) const {
   if (auto v = m.get("outbound_flow_timer")) r.outbound_flow_timer = seconds(*v, 0, 3600);
 }
 
+void Loader::load_border(const Map& top, Config& config) const {
+  auto section = top.get("border");
+  if (!section) return;
+  Map m(*this, *section, {"nat_udp_lease", "refresh_margin", "absorb_rebinding", "max_bindings"});
+  if (config.registrar.enabled)
+    fail(*section, "border mode relays REGISTERs to an upstream registrar; it cannot be combined with `registrar:`");
+  if (config.proxy.upstream.uri.empty()) fail(*section, "border mode needs the upstream registrar (`upstream:`)");
+  auto& b = config.border.config;
+  config.border.enabled = true;
+  constexpr uint32_t kDay = 24 * 3600;
+  if (auto v = m.get("nat_udp_lease")) b.lease = std::chrono::seconds(seconds(*v, 0, kDay));
+  if (auto v = m.get("refresh_margin")) b.refresh_margin = std::chrono::seconds(seconds(*v, 1, 3600));
+  if (auto v = m.get("absorb_rebinding")) b.absorb_rebinding = boolean(*v);
+  if (auto v = m.get("max_bindings")) b.max_bindings = static_cast<size_t>(integer(*v, 1, 100'000'000));
+}
+
 void Loader::load_auth(const Map& top, Config& config) const {
   auto& auth = config.auth;
   auth.enabled = config.registrar.enabled;
@@ -816,7 +833,7 @@ Config Loader::load(const YAML::Node& document) {
   if (!document.IsMap()) fail_at(root.mark(), "", "the config must be a mapping of keys (workers:, listen:...)");
   Map top(*this, root,
           {"workers", "listen", "tls", "limits", "timers", "upstream", "nat", "flow_tokens", "domains", "proxy",
-           "registrar", "auth", "store", "node_id", "admin", "log"});
+           "registrar", "border", "auth", "store", "node_id", "admin", "log"});
   Config config;
   config.transport.workers = default_workers();
   if (auto v = top.get("workers")) config.transport.workers = static_cast<uint32_t>(integer(*v, 1, kMaxWorkers));
@@ -833,6 +850,7 @@ Config Loader::load(const YAML::Node& document) {
   } else {
     load_upstream(top, config);
   }
+  load_border(top, config);
   load_nat(top, config);
   load_flow_tokens(top, config);
   load_proxy(top, config);

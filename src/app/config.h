@@ -12,6 +12,7 @@
 #include "common/result.h"
 #include "net/address.h"
 #include "proxy/proxy_config.h"
+#include "registrar/border_bindings.h"
 #include "registrar/registrar_config.h"
 #include "transport/transport_layer.h"
 #include "txn/actions.h"
@@ -36,6 +37,13 @@ struct RegistrarSettings {
   registrar::RegistrarConfig config;
 };
 
+// Border mode (`border:`): pinhole is the edge in front of an upstream registrar (Kamailio...),
+// relays REGISTERs to it and learns the bindings from its answers (registrar/border_bindings.h).
+struct BorderSettings {
+  bool enabled = false;  // a `border:` section is present
+  registrar::BorderConfig config;
+};
+
 // Digest authentication (`auth:`) of the users the registrar serves (RFC 3261 §22, RFC 8760).
 struct AuthSettings {
   bool enabled = false;  // default: on whenever the registrar is
@@ -56,6 +64,7 @@ struct Config {
   txn::TimerConfig timers;               // timers: t1/t2/t4 (ms)
   proxy::ProxyConfig proxy;              // upstream:, nat:, flow_tokens:, domains:
   RegistrarSettings registrar;
+  BorderSettings border;
   AuthSettings auth;
   // Where bindings and users live: "memory:", "sqlite:///path.db" (relative paths resolved like
   // other files) or "redis://host:port/db". Default: SQLite under /var/lib/pinhole with the

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "app/admin_server.h"
+#include "app/border_runtime.h"
 #include "app/registrar_admin.h"
 #include "app/registrar_runtime.h"
 #include "common/log.h"
@@ -94,6 +95,7 @@ struct Daemon::Parts {
   std::unique_ptr<proxy::LocalIdentity> identity;
   std::unique_ptr<proxy::ProxyMetrics> proxy_metrics;
   std::unique_ptr<RegistrarRuntime> registrar;  // registrar mode only
+  std::unique_ptr<BorderRuntime> border;        // border mode only
   std::unique_ptr<proxy::ProxyShared> shared;
   SteadyClock clock;
   std::vector<std::unique_ptr<proxy::EdgeProxy>> proxies;
@@ -135,6 +137,8 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
     p.registrar = std::move(*registrar);
   }
 
+  if (p.config.border.enabled) p.border = std::make_unique<BorderRuntime>(p.config.border, p.metrics);
+
   p.identity = std::make_unique<proxy::LocalIdentity>(p.transport->local_sockets());
   p.proxy_metrics = std::make_unique<proxy::ProxyMetrics>(p.metrics);
   net::ResolvedUpstream* up = p.upstream.get();
@@ -151,6 +155,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
       .log = p.logging.logger("proxy"),
       .workers = {},
       .registrar = p.registrar ? &p.registrar->services() : nullptr,
+      .border = p.border ? &p.border->services() : nullptr,
   });
   for (uint32_t w = 0; w < p.transport->worker_count(); ++w) {
     auto proxy = std::make_unique<proxy::EdgeProxy>(*p.shared, w, p.config.timers, p.clock);
@@ -217,6 +222,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
                                                              p.registrar->store(), std::move(options));
         p.registrar_admin->add_routes(*p.admin);
       }
+      if (p.border) p.border->add_routes(*p.admin);
       p.admin->start();
     } catch (const std::exception& e) {
       return startup_error(500, std::string("admin: ") + e.what());
@@ -247,9 +253,12 @@ int Daemon::run() {
                 s.advertised_host, s.advertised_port);
   }
   if (p.registrar) p.registrar->start(p.main_io);
+  if (p.border) p.border->start(p.main_io);
   p.log->info("pinhole running: {} workers, upstream {}, registrar {}", p.transport->worker_count(),
               p.config.proxy.upstream.uri.empty() ? "none" : p.config.proxy.upstream.uri,
-              p.config.registrar.enabled ? "on" : "off");
+              p.config.registrar.enabled ? "on"
+              : p.config.border.enabled  ? "upstream (border mode)"
+                                         : "off");
   auto guard = boost::asio::make_work_guard(p.main_io);
   p.main_io.run();
   for (uint32_t w = 0; w < p.transport->worker_count(); ++w) {
@@ -258,6 +267,7 @@ int Daemon::run() {
   }
   p.transport->stop();
   if (p.registrar) p.registrar->stop();  // after the workers: their last writes are queued by now
+  if (p.border) p.border->stop();
   p.log->info("stopped");
   return 0;
 }

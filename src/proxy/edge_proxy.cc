@@ -303,6 +303,10 @@ void EdgeProxy::route_new_request(TransactionId txn, const sip::Message& request
   if (c.from_client) {
     c.client_flow = source;
     c.has_client_flow = true;
+    if (shared_.border != nullptr && request.method() == sip::Method::kRegister &&
+        border_answer_register(c, txn, request)) {
+      return;
+    }
     c.targets = shared_.upstream();
     if (!c.targets || c.targets->empty() || !fork_to_upstream(c, request, 0)) {
       reject(Drop::kUpstreamUnavailable, source.remote, "no upstream target could be reached: 503");
@@ -318,14 +322,20 @@ void EdgeProxy::route_new_request(TransactionId txn, const sip::Message& request
     }
     return;
   }
-  if (!shared_.transport.flow_alive(decoded->flow)) {
+  net::Flow target = follow_rebinding(decoded->flow);
+  if (!shared_.transport.flow_alive(target)) {
     reject(Drop::kFlowFailed, source.remote, "the client's flow is gone: 430");
     respond(txn, request, 430);  // RFC 5626 §5.3
     return;
   }
-  c.client_flow = decoded->flow;
+  c.client_flow = target;
   c.has_client_flow = true;
-  if (!fork_to_flow(c, request, decoded->flow, routes.token)) {
+  // A binding that moved gets Record-Route tokens naming its new flow.
+  std::string moved_token;
+  if (!(target == decoded->flow)) {
+    if (auto t = shared_.tokens.encode(target); t.ok()) moved_token = std::move(*t);
+  }
+  if (!fork_to_flow(c, request, target, moved_token.empty() ? routes.token : std::string_view(moved_token))) {
     reject(Drop::kFlowFailed, source.remote, "the client's flow is gone: 430");
     respond(txn, request, 430);
   }
@@ -420,6 +430,7 @@ bool EdgeProxy::start_branch(Call& call, const sip::Message& request, const Dest
     if (in->id != out.id) rw.record_routes.push_back(proxy_uri(*in, rr_token, false));
   }
   if (request.method() == sip::Method::kRegister && call.from_client) {
+    rw.register_expires = call.border_upstream_expires;
     // RFC 3327 + RFC 5626 §5.1: the registrar routes requests for this binding back through us,
     // naming the flow; ;ob when the client asked for outbound (reg-id in its Contact).
     bool outbound = false;
@@ -479,9 +490,10 @@ void EdgeProxy::forward_stateless(const sip::Message& request, const net::Flow& 
     return;
   }
   const auto& sockets = shared_.transport.local_sockets();
-  if (d->flow.local_socket_id >= sockets.size()) return;
-  rw.via = via_value(sockets[d->flow.local_socket_id], branch);
-  if (!shared_.transport.send(d->flow, apply_rewrite(request, rw))) {
+  net::Flow target = follow_rebinding(d->flow);
+  if (target.local_socket_id >= sockets.size()) return;
+  rw.via = via_value(sockets[target.local_socket_id], branch);
+  if (!shared_.transport.send(target, apply_rewrite(request, rw))) {
     reject(Drop::kFlowFailed, source.remote, "the client's flow is gone: ACK dropped");
   }
 }
@@ -616,8 +628,12 @@ void EdgeProxy::on_response(TransactionId txn, sip::MessagePtr& response) {
     }
     call.branches[branch_index].done = true;
     if (call.server != txn::kNoTransaction) {
+      auto cseq = response->cseq();
+      bool border_register =
+          shared_.border != nullptr && call.from_client && cseq.ok() && cseq->method == sip::Method::kRegister;
       shared_.metrics.response_sent(status);
-      (void)table_.respond(call.server, status, strip_top_via(*response), now());
+      (void)table_.respond(call.server, status,
+                           border_register ? border_learn(call, *response) : strip_top_via(*response), now());
     }
     call.final_sent = true;
     cancel_others(call, &call.branches[branch_index]);

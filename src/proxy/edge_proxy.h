@@ -28,6 +28,7 @@
 #include "nat/flow_token.h"
 #include "net/sip_resolver.h"
 #include "proxy/alias_table.h"
+#include "proxy/border_services.h"
 #include "proxy/local_identity.h"
 #include "proxy/proxy_config.h"
 #include "proxy/proxy_metrics.h"
@@ -63,6 +64,7 @@ struct ProxyShared {
   std::shared_ptr<spdlog::logger> log;     // shared_ptr: spdlog's API hands loggers out that way
   std::vector<EdgeProxy*> workers;         // filled before run(); indexed by worker
   RegistrarServices* registrar = nullptr;  // registrar mode; null: pure edge
+  BorderServices* border = nullptr;        // border mode (edge in front of a registrar); null: off
 };
 
 class EdgeProxy final : public transport::MessageHandler,
@@ -129,6 +131,8 @@ class EdgeProxy final : public transport::MessageHandler,
     bool cancelled = false;
     bool final_sent = false;
     bool authenticated = false;  // its Proxy-Authorization was checked here (registrar mode)
+    // Border mode: the expires to ask upstream instead of the client's (its original interval).
+    std::optional<uint32_t> border_upstream_expires;
     std::shared_ptr<const UpstreamTargets> targets;
     std::vector<Branch> branches;
     uint16_t best_status = 0;
@@ -178,6 +182,17 @@ class EdgeProxy final : public transport::MessageHandler,
   void challenge(txn::TransactionId txn, const sip::Message& request, registrar::ChallengeKind kind,
                  std::string_view realm, bool stale);
   bool is_registrar_domain(const sip::Uri& uri) const;
+
+  // Border mode (edge_proxy_border.cc). True when the REGISTER was answered here (a refresh
+  // within the upstream's interval); false: forward it (with call.border_upstream_expires).
+  bool border_answer_register(Call& call, txn::TransactionId txn, const sip::Message& request);
+  // The upstream's 2xx to a client's REGISTER, learned; returns it as the client must get it
+  // (our Via removed, the short lease in place of the granted expires).
+  std::string border_learn(const Call& call, const sip::Message& response);
+  std::optional<registrar::BorderRegister> border_register_of(const sip::Message& request,
+                                                              const net::Flow& source) const;
+  // The flow to use for a flow named by a token: a newer one when its binding moved.
+  net::Flow follow_rebinding(const net::Flow& named) const;
   Result<TokenFlows> decode_route_token(std::string_view token) const;
   // Where a request routed by `flows` goes, given the flow it came on; none: the token names the
   // sender itself (its own route set through us), so normal routing applies.

@@ -144,6 +144,18 @@ std::string apply_rewrite(const sip::Message& request, const Rewrite& rw) {
       ed.add_header_last("Max-Forwards", "70");
     }
   }
+  if (rw.register_expires) {
+    // Only the asked refreshes: a Contact removed (expires 0) in the same request stays removed.
+    auto text = std::to_string(*rw.register_expires);
+    set_contact_expires(request, ed, [&](const sip::Contact& c) -> std::optional<uint32_t> {
+      if (c.expires.empty() || c.expires == "0") return std::nullopt;
+      return rw.register_expires;
+    });
+    auto header = request.expires();
+    if (const auto* h = request.header(sip::HeaderKind::kExpires); h && header.ok() && header->value_or(0) != 0) {
+      ed.replace_header_value(*h, text);
+    }
+  }
   // Record-Route and Path go on top of any existing ones: before the first such field, or
   // first of all when there is none (§16.6 step 4 puts ours first).
   auto add_on_top = [&](sip::HeaderKind kind, std::string_view name, const std::string& value) {
@@ -160,13 +172,33 @@ std::string apply_rewrite(const sip::Message& request, const Rewrite& rw) {
   return ed.serialize();
 }
 
-std::string strip_top_via(const sip::Message& response) {
-  sip::Editor ed(response);
+void set_contact_expires(const sip::Message& msg, sip::Editor& ed,
+                         const std::function<std::optional<uint32_t>(const sip::Contact&)>& pick) {
+  auto contacts = msg.contacts();
+  if (!contacts.ok()) return;
+  for (const auto& c : *contacts) {
+    if (c.star) continue;
+    auto value = pick(c);
+    if (!value) continue;
+    if (!c.expires.empty()) {
+      ed.replace(c.expires, std::to_string(*value));
+    } else {
+      ed.insert_at(msg.offset_of(c.raw) + c.raw.size(), ";expires=" + std::to_string(*value));
+    }
+  }
+}
+
+void remove_top_via(const sip::Message& response, sip::Editor& ed) {
   auto top = response.top_via();
   if (top.ok()) {
     if (const auto* h = field_containing(response, sip::HeaderKind::kVia, (*top)->raw))
       ed.remove_list_value(*h, (*top)->raw);
   }
+}
+
+std::string strip_top_via(const sip::Message& response) {
+  sip::Editor ed(response);
+  remove_top_via(response, ed);
   return ed.serialize();
 }
 

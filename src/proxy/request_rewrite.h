@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +13,7 @@
 
 #include "net/flow.h"
 #include "proxy/local_identity.h"
+#include "sip/editor.h"
 #include "sip/message.h"
 #include "transport/transport_layer.h"
 
@@ -54,10 +56,19 @@ struct Rewrite {
   std::vector<std::string> routes;         // added before every remaining Route (a binding's Path, RFC 3327)
   bool consume_credentials = false;        // drop Proxy-Authorization: we checked it, nobody after us may
   bool decrement_max_forwards = true;      // missing Max-Forwards is added as 70
+  // REGISTER (border mode): every non-zero expiry asked (Contact `expires`, Expires header)
+  // becomes this: the interval the client originally asked for, when it adopted our short lease.
+  std::optional<uint32_t> register_expires;
 };
 std::string apply_rewrite(const sip::Message& request, const Rewrite& rewrite);
 
+// Sets the `expires` parameter (replaced, or added) of each Contact of `msg` for which `pick`
+// returns a value (RFC 3261 §10.2.1.1: the parameter overrides the Expires header).
+void set_contact_expires(const sip::Message& msg, sip::Editor& ed,
+                         const std::function<std::optional<uint32_t>(const sip::Contact&)>& pick);
+
 // The response as forwarded upstream of us: our top Via removed (§16.7 step 9).
 std::string strip_top_via(const sip::Message& response);
+void remove_top_via(const sip::Message& response, sip::Editor& ed);  // the same as one edit among others
 
 }  // namespace pinhole::proxy

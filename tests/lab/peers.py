@@ -80,14 +80,14 @@ class Sipp:
 
     def __init__(self, lab, role, scenario, remote, user, name, transport="udp", port=SIP_PORT,
                  call_id=None, via_params=";rport", expires=300, timeout=20, media_port=None,
-                 extra=(), domain=DOMAIN):
+                 extra=(), domain=DOMAIN, reg_cseq=1):
         self.lab, self.name = lab, name
         self.messages = lab.path(f"{name}.messages.log")
         self.errors = lab.path(f"{name}.errors.log")
         argv = ["sipp", "-sf", os.path.join(HERE, "sipp", scenario), remote,
                 "-i", ADDR[role], "-p", str(port), "-t", "t1" if transport == "tcp" else "u1",
                 "-s", user, "-key", "domain", domain, "-key", "via_params", via_params,
-                "-key", "expires", str(expires),
+                "-key", "expires", str(expires), "-key", "reg_cseq", str(reg_cseq),
                 "-m", "1", "-l", "1", "-nostdin", "-aa",
                 "-timeout", f"{timeout}s", "-timeout_error", "-max_recv_loops", "100",
                 # SIPp binds a control port and an RTP echo port; two SIPps in one
@@ -163,8 +163,9 @@ def make_cert(lab):
     return cert, key
 
 
-def pinhole_config(lab, cert, key):
-    """The config schema the lead fixed for the lab (DESIGN.md section 7)."""
+def pinhole_config(lab, cert, key, extra=""):
+    """The config schema the lead fixed for the lab (DESIGN.md section 7); `extra` is appended
+    (more top-level sections, e.g. border mode's)."""
     text = f"""workers: 2
 listen:
   - {{ transport: udp, address: {PIN}, port: 5060 }}
@@ -177,7 +178,7 @@ flow_tokens: {{ secret: "hex:{secrets.token_hex(16)}" }}
 domains: [{DOMAIN}]
 admin: {{ listen: {PIN}:9060 }}
 log: {{ level: debug }}
-"""
+{extra}"""
     path = lab.path("pinhole.yaml")
     with open(path, "w") as f:
         f.write(text)
@@ -187,12 +188,12 @@ log: {{ level: debug }}
 class Pinhole:
     """The pinhole daemon in the `pin` namespace (foreground, logs on stderr)."""
 
-    def __init__(self, lab, binary, name="pinhole"):
+    def __init__(self, lab, binary, name="pinhole", extra_config=""):
         if not binary or not os.path.exists(binary):
             raise LabError(f"pinhole daemon not built: {binary!r}")
         self.lab = lab
         self.cert, self.key = make_cert(lab)
-        self.config = pinhole_config(lab, self.cert, self.key)
+        self.config = pinhole_config(lab, self.cert, self.key, extra_config)
         check = subprocess.run([binary, "--check-config", self.config], capture_output=True,
                                text=True, timeout=20)
         if check.returncode != 0:

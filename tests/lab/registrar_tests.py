@@ -4,7 +4,7 @@
 pinhole serves the domain lab.test alone (no upstream, peers.pinhole_registrar_config): UAs
 behind the lab NATs register to it with digest auth and call each other through it. Users are
 provisioned with `pinhole ctl users add`, bindings are read back with `pinhole ctl --json
-registrations`. run_test.py registers the tests of TESTS below as its own.
+registrations`. Importing this module registers its tests (labtest.TESTS) for run_test.py.
 
 Raw SIP goes through a small agent, this same file run inside a namespace:
 
@@ -31,6 +31,7 @@ import threading
 import time
 
 from lab import ADDR, LabError, wait_until
+from labtest import TestFailure, expect, step, test
 from peers import REG_DOMAIN, Baresip, RegistrarPinhole, Sipp, settle, shared_call_id
 from peers import ClusterPinhole, Redis
 
@@ -40,29 +41,6 @@ PIN_SIP = f"{PIN}:5060"
 REALM = REG_DOMAIN
 NAT_UDP_LEASE = 60  # peers.pinhole_registrar_config: nat_udp_lease 60s
 MAX_EXPIRES = 3600  # and max_expires 3600s
-TESTS = {}
-
-
-class TestFailure(LabError):
-    """A verdict not met. A LabError, so that run_test.py reports it like its own failures."""
-
-
-def test(*tools):
-    """Registers a test and the tools it needs beyond the lab's own."""
-    def wrap(fn):
-        fn.tools = tools
-        TESTS[fn.__name__] = fn
-        return fn
-    return wrap
-
-
-def expect(cond, message):
-    if not cond:
-        raise TestFailure(message)
-
-
-def step(text):
-    print(f"--- {text}", flush=True)
 
 
 def new_branch():

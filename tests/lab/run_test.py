@@ -9,6 +9,7 @@ stay in --workdir for the post-mortem.
 """
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -18,34 +19,12 @@ import traceback
 
 import lab as labmod
 from lab import ADDR, Lab, LabError, wait_until
+from labtest import TESTS, TestFailure, expect, step, test
 from peers import Baresip, Kamailio, Pinhole, Sipp, settle, shared_call_id
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 KAM = f"{ADDR['core']}:5060"
 PIN = f"{ADDR['pin']}:5060"
-TESTS = {}
-
-
-class TestFailure(AssertionError):
-    pass
-
-
-def test(*tools):
-    """Registers a test and the tools it needs beyond the lab's own."""
-    def wrap(fn):
-        fn.tools = tools
-        TESTS[fn.__name__] = fn
-        return fn
-    return wrap
-
-
-def expect(cond, message):
-    if not cond:
-        raise TestFailure(message)
-
-
-def step(text):
-    print(f"--- {text}", flush=True)
 
 
 # --------------------------------------------------------------------------- shared steps
@@ -245,6 +224,91 @@ def pinhole_no_rport(lab, args):
     expect_path_via_pinhole(kam, "norport")
 
 
+# --------------------------------------------------------------------------- border mode
+
+BORDER_LEASE = 10  # s: short enough that the test sees a whole lease; Kamailio's min_expires is 10
+
+
+def kamailio_accepted_registers(kam):
+    out = kam.rpc("stats.get_statistics", "accepted_regs") or ""
+    m = re.search(r"accepted_regs\D*(\d+)", out)
+    return int(m.group(1)) if m else None
+
+
+def border_binding(pin, user):
+    listed = json.loads(pin.admin("/border") or '{"bindings": []}')["bindings"]
+    return next((b for b in listed if b["aor"].startswith(f"sip:{user}@")), None)
+
+
+@test("kamailio", "kamcmd", "sipp", "openssl", "conntrack")
+def border_rebinding(lab, args):
+    """Issue 4 acceptance 6 (border mode in front of Kamailio): ua1 registers over UDP and is
+    told a short lease while Kamailio keeps the 300 s asked; nat1 reboots (conntrack flushed, new
+    mappings from another port range); ua1's refresh from its new public port is answered by
+    pinhole, Kamailio sees no extra REGISTER, and a call from the core reaches ua1 through the
+    new mapping although Kamailio's Path still names the old one."""
+    kam = Kamailio(lab, "upstream.cfg")
+    pin = Pinhole(lab, args.pinhole,
+                  extra_config=f"border: {{ nat_udp_lease: {BORDER_LEASE}s, refresh_margin: 5s }}\n")
+    user = "dora"
+    cid = shared_call_id(user)
+
+    step("ua1 registers through pinhole asking 300 s")
+    first = Sipp(lab, "ua1", "ua_answer.xml", PIN, user, "ua-first", call_id=cid, expires=300)
+    try:
+        kam.wait_registered(user, timeout=10)
+        wait_until(lambda: first.received("SIP/2.0 200"), 10, "the 200 at ua1")
+    finally:
+        first.proc.stop()
+    expect_path_via_pinhole(kam, user)
+    trace = first.trace()
+    expect(re.search(rf"Contact:[^\n]*192\.168\.1\.10[^\n]*expires={BORDER_LEASE}\b", trace),
+           f"ua1 was not told the {BORDER_LEASE} s lease in its 200:\n{trace[-2000:]}")
+    before = kam.binding(user)
+    expires_left = re.search(r"Expires:\s*(\d+)", before)
+    expect(expires_left and int(expires_left.group(1)) > 250,
+           f"Kamailio does not keep the 300 s ua1 asked for:\n{before}")
+    accepted = kamailio_accepted_registers(kam)
+    expect(accepted is not None, "kamcmd stats.get_statistics registrar:accepted_regs gave nothing")
+    b = border_binding(pin, user)
+    expect(b and b["lease"] == BORDER_LEASE and b["asked_expires"] == 300
+           and b["flow"]["remote"] == f"{ADDR['nat1']}:5060",
+           f"pinhole's /border does not show ua1's binding as learned: {b}")
+
+    step("nat1 reboots: its mappings are flushed and new ones come from ports 41000-41999")
+    lab.iptables("nat1", "-t", "nat", "-I", "POSTROUTING", "1", "-o", "wan0", "-p", "udp",
+                 "-j", "MASQUERADE", "--to-ports", "41000-41999")
+    lab.conntrack_flush("nat1")
+
+    step("within its lease ua1 refreshes (same Call-ID, CSeq 2) from the new port; the core calls it")
+    ua = Sipp(lab, "ua1", "ua_answer.xml", PIN, user, "ua-refresh", call_id=cid, expires=300,
+              reg_cseq=2)
+    try:
+        wait_until(lambda: ua.received("SIP/2.0 200"), 10, "the 200 to ua1's refresh")
+    except LabError:
+        ua.proc.stop()
+        raise TestFailure(f"ua1's refresh got no 200\n{ua.explain()}\n{pin.log()[-3000:]}")
+    b = border_binding(pin, user)
+    port = int(b["flow"]["remote"].rsplit(":", 1)[1]) if b else 0
+    expect(b and b["rebindings"] == 1 and 41000 <= port <= 41999,
+           f"the binding did not move to nat1's new mapping: {b}")
+    expect(kamailio_accepted_registers(kam) == accepted,
+           f"Kamailio accepted REGISTERs {accepted} -> {kamailio_accepted_registers(kam)}: "
+           "the refresh reached the core")
+    after = kam.binding(user)
+    cseq = re.search(r"CSeq:\s*(\d+)", after)
+    expect(cseq and cseq.group(1) == "1", f"Kamailio's binding saw another REGISTER:\n{after}")
+    uac = Sipp(lab, "pub", "uac_call.xml", KAM, user, "uac-border", port=5070, call_id=cid)
+    uac_rc, ua_rc = uac.wait(), ua.wait()
+    expect(ua.received("INVITE "), f"the INVITE never reached ua1 at its new port\n{ua.explain()}")
+    expect(uac_rc == 0 and ua_rc == 0,
+           f"call to {user} failed: uac={uac_rc} ua={ua_rc}\n{uac.explain()}\n{ua.explain()}")
+    expect(pin.metric_sum(r"pinhole_border_rerouted_total") >= 1,
+           "pinhole did not count the request it sent to the moved binding")
+    expect(pin.metric_sum(r'pinhole_border_registers_total\{outcome="answered_here"') >= 1,
+           "pinhole did not count the refresh it answered")
+
+
 @test("kamailio", "kamcmd", "sipp", "openssl")
 def pinhole_random_fully(lab, args):
     """Acceptance 3: ua2 behind nat2 (--random-fully) registers and is called (UDP, TCP)."""
@@ -419,10 +483,8 @@ def torture_verdict(name, cls, text, transport, path, answers):
 
 # --------------------------------------------------------------------------- registrar mode
 
-# Issue 4's registrar-mode tests (registrar_*) live in their own module.
-import registrar_tests  # noqa: E402
-
-TESTS.update(registrar_tests.TESTS)
+# Issue 4's registrar-mode tests (registrar_*) live in their own module; importing it registers them.
+import registrar_tests  # noqa: E402,F401
 
 
 # --------------------------------------------------------------------------- main

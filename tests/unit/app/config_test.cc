@@ -652,6 +652,31 @@ registrar: {domains: []}
               HasSubstr("registrar.domains: must name at least one domain"));
 }
 
+TEST_F(ConfigTest, BorderModeDefaultsAndKeys) {
+  auto r = parse(minimal_plus("border: {}\n"));
+  ASSERT_TRUE(r.ok()) << r.error().what;
+  EXPECT_TRUE(r->border.enabled);
+  EXPECT_EQ(r->border.config.lease, std::chrono::seconds(60));
+  EXPECT_EQ(r->border.config.refresh_margin, std::chrono::seconds(30));
+  EXPECT_TRUE(r->border.config.absorb_rebinding);
+  r =
+      parse(minimal_plus("border: {nat_udp_lease: 25s, refresh_margin: 10s, absorb_rebinding: false, "
+                         "max_bindings: 500}\n"));
+  ASSERT_TRUE(r.ok()) << r.error().what;
+  EXPECT_EQ(r->border.config.lease, std::chrono::seconds(25));
+  EXPECT_EQ(r->border.config.refresh_margin, std::chrono::seconds(10));
+  EXPECT_FALSE(r->border.config.absorb_rebinding);
+  EXPECT_EQ(r->border.config.max_bindings, 500u);
+  EXPECT_FALSE(parse(kMinimal)->border.enabled);
+}
+
+TEST_F(ConfigTest, BorderModeErrors) {
+  EXPECT_THAT(error_of(std::string(kRegistrarOnly) + "border: {}\n"),
+              HasSubstr("cannot be combined with `registrar:`"));
+  EXPECT_THAT(error_of(minimal_plus("border: {lease: 5s}\n")), HasSubstr("border.lease"));
+  EXPECT_THAT(error_of(minimal_plus("border: {refresh_margin: 0s}\n")), HasSubstr("border.refresh_margin"));
+}
+
 TEST_F(ConfigTest, WithoutRegistrarStoreIsMemoryAndUpstreamRequired) {
   auto r = parse(kMinimal);
   ASSERT_TRUE(r.ok()) << r.error().what;

@@ -10,6 +10,7 @@
 #include <deque>
 #include <set>
 
+#include "edge_proxy_fixture.h"
 #include "fake_transport.h"
 
 namespace pinhole::proxy {
@@ -20,70 +21,11 @@ using net::Transport;
 using fakes::FakeTransport;
 using fakes::Sent;
 
-const net::Flow kClientUdp{Transport::kUdp, 0, *net::Endpoint::parse("198.51.100.7:40000"), 0};
-const net::Flow kClientTcp{Transport::kTcp, 1, *net::Endpoint::parse("198.51.100.8:41000"), 5};
-const net::Flow kUpstream{Transport::kUdp, 0, *net::Endpoint::parse("203.0.113.20:5060"), 0};
+using fakes::kClientTcp;
+using fakes::kClientUdp;
+using fakes::kUpstream;
 
-class EdgeProxyTest : public ::testing::Test {
- protected:
-  EdgeProxyTest()
-      : codec_(make_codec()),
-        identity_(transport_.local_sockets()),
-        metrics_(registry_),
-        shared_{.config = config_,
-                .transport = transport_,
-                .identity = identity_,
-                .tokens = codec_,
-                .aliases = aliases_,
-                .upstream = [this] { return targets_; },
-                .metrics = metrics_,
-                .log = std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>()),
-                .workers = {}},
-        proxy_(shared_, 0, txn::TimerConfig{}, clock_) {
-    shared_.workers.push_back(&proxy_);
-    auto t = std::make_shared<UpstreamTargets>();
-    t->push_back({Transport::kUdp, *net::Endpoint::parse("203.0.113.20:5060"), ""});
-    t->push_back({Transport::kUdp, *net::Endpoint::parse("203.0.113.21:5060"), ""});
-    targets_ = t;
-  }
-
-  static nat::FlowTokenCodec make_codec() {
-    auto c = nat::FlowTokenCodec::create("0123456789abcdef0123456789abcdef");
-    return std::move(c.value());
-  }
-  void deliver(const net::Flow& flow, std::string_view text) {
-    auto m =
-        sip::Message::parse(text, net::is_stream(flow.transport) ? sip::Framing::kStream : sip::Framing::kDatagram);
-    ASSERT_TRUE(m.ok()) << m.error().what;
-    proxy_.on_message(transport::Inbound{std::move(m.value()), flow, 0});
-  }
-  // A response to `request` (as the next hop got it) with `status`.
-  static std::string answer(const sip::Message& request, int status, std::string_view extra = "") {
-    std::string out = "SIP/2.0 " + std::to_string(status) + " X\r\n";
-    for (const auto& h : request.headers()) {
-      if (h.kind == sip::HeaderKind::kVia || h.kind == sip::HeaderKind::kFrom || h.kind == sip::HeaderKind::kCallId ||
-          h.kind == sip::HeaderKind::kCSeq || h.kind == sip::HeaderKind::kRecordRoute) {
-        out.append(h.name).append(": ").append(h.value).append("\r\n");
-      }
-      if (h.kind == sip::HeaderKind::kTo)
-        out.append("To: ").append(h.value).append(status > 100 ? ";tag=u1" : "").append("\r\n");
-    }
-    out.append(extra).append("Content-Length: 0\r\n\r\n");
-    return out;
-  }
-
-  ProxyConfig config_;
-  FakeTransport transport_;
-  nat::FlowTokenCodec codec_;
-  LocalIdentity identity_;
-  AliasTable aliases_;
-  MetricsRegistry registry_;
-  ProxyMetrics metrics_;
-  std::shared_ptr<const UpstreamTargets> targets_;
-  ManualClock clock_{TimePoint{} + std::chrono::hours(1)};
-  ProxyShared shared_;
-  EdgeProxy proxy_;
-};
+using EdgeProxyTest = fakes::EdgeProxyFixture;
 
 constexpr std::string_view kRegister =
     "REGISTER sip:lab.example SIP/2.0\r\n"
