@@ -5,13 +5,22 @@
 
 #include <array>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "common/startup_error.h"
 
 namespace pinhole::app {
 namespace {
+
+// How often a cluster node re-reads the users from the shared store: a user added with `pinhole
+// ctl users add` on one node can register on every node within this. A full list is one Redis
+// scan (about 100 ms for 100,000 users), cheap at this period; a change notification would need
+// a second connection per node for little gain at ctl rates.
+constexpr std::chrono::seconds kUsersResyncPeriod{10};
 
 int64_t unix_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -43,6 +52,44 @@ struct RegistrarRuntime::Parts {
   Counter* expired = nullptr;
   std::optional<boost::asio::steady_timer> timer;
   bool stopped = false;
+  // Cluster only: the thread that resyncs users from the shared store (blocking reads, so not on
+  // the main loop, which serves the admin API).
+  std::thread users_thread;
+  std::mutex users_mutex;
+  std::condition_variable users_wake;
+  bool users_stop = false;  // guarded by users_mutex
+  Counter* users_resync_failures = nullptr;
+
+  void stop_users_thread() {
+    if (!users_thread.joinable()) return;
+    {
+      std::lock_guard lock(users_mutex);
+      users_stop = true;
+    }
+    users_wake.notify_all();
+    users_thread.join();
+  }
+
+  void resync_users_until_stopped() {
+    std::unique_lock lock(users_mutex);
+    bool failing = false;
+    while (!users_wake.wait_for(lock, kUsersResyncPeriod, [this] { return users_stop; })) {
+      lock.unlock();
+      uint64_t generation = users.generation();
+      auto listed = store->list_users();
+      if (listed.ok()) {
+        // Skipped when a local change raced the read: the next round picks it up from the store.
+        (void)users.replace_all_if(generation, std::move(*listed));
+        if (failing) log->info("store: users readable again");
+        failing = false;
+      } else {
+        users_resync_failures->inc();
+        if (!failing) log->warn("store: cannot re-read users ({}); keeping the ones known", listed.error().what);
+        failing = true;
+      }
+      lock.lock();
+    }
+  }
 
   void schedule() {
     timer->expires_after(std::chrono::seconds(1));
@@ -93,6 +140,8 @@ Result<std::unique_ptr<RegistrarRuntime>> RegistrarRuntime::create(const Config&
   }
   p.metrics = std::make_unique<proxy::RegistrarMetrics>(metrics);
   p.expired = &metrics.counter("pinhole_registrar_bindings_expired_total", "Bindings removed because they lapsed");
+  p.users_resync_failures = &metrics.counter("pinhole_registrar_user_resync_failures_total",
+                                             "Cluster: periodic re-reads of the users from the store that failed");
   p.services = std::make_unique<proxy::RegistrarServices>(proxy::RegistrarServices{
       .config = config.registrar.config,
       .location = p.location,
@@ -127,7 +176,7 @@ Result<std::unique_ptr<RegistrarRuntime>> RegistrarRuntime::create(const Config&
 
 RegistrarRuntime::RegistrarRuntime(std::unique_ptr<Parts> parts) : parts_(std::move(parts)) {}
 
-RegistrarRuntime::~RegistrarRuntime() = default;
+RegistrarRuntime::~RegistrarRuntime() { parts_->stop_users_thread(); }
 
 proxy::RegistrarServices& RegistrarRuntime::services() { return *parts_->services; }
 registrar::Location& RegistrarRuntime::location() { return parts_->location; }
@@ -137,9 +186,12 @@ store::Store& RegistrarRuntime::store() { return *parts_->store; }
 void RegistrarRuntime::start(boost::asio::io_context& io) {
   parts_->timer.emplace(io);
   parts_->schedule();
+  if (parts_->services->cluster)
+    parts_->users_thread = std::thread([p = parts_.get()] { p->resync_users_until_stopped(); });
 }
 
 void RegistrarRuntime::stop() {
+  parts_->stop_users_thread();
   parts_->stopped = true;
   // Destroyed here, while its io_context still exists (the daemon destroys the context first).
   parts_->timer.reset();

@@ -45,6 +45,7 @@ std::shared_ptr<const UserDirectory::Table> UserDirectory::snapshot() const {
 }
 
 void UserDirectory::publish(Table table) {
+  ++generation_;
   std::shared_ptr<const Table> next = std::make_shared<const Table>(std::move(table));
   {
     std::lock_guard lock(snapshot_mutex_);
@@ -54,10 +55,10 @@ void UserDirectory::publish(Table table) {
   // reader still uses it.
 }
 
-size_t UserDirectory::replace_all(std::vector<store::UserRecord> users) {
+UserDirectory::Table UserDirectory::build_table(std::vector<store::UserRecord> users, size_t& skipped) {
   Table table;
   table.reserve(users.size());
-  size_t skipped = 0;
+  skipped = 0;
   for (auto& user : users) {
     if (!check_and_normalise(user).ok()) {
       ++skipped;
@@ -66,7 +67,27 @@ size_t UserDirectory::replace_all(std::vector<store::UserRecord> users) {
     Key key(user.realm, user.username);
     table.insert_or_assign(std::move(key), std::make_shared<const store::UserRecord>(std::move(user)));
   }
+  return table;
+}
+
+size_t UserDirectory::replace_all(std::vector<store::UserRecord> users) {
+  size_t skipped = 0;
+  Table table = build_table(std::move(users), skipped);
   std::lock_guard lock(write_mutex_);
+  publish(std::move(table));
+  return skipped;
+}
+
+uint64_t UserDirectory::generation() const {
+  std::lock_guard lock(write_mutex_);
+  return generation_;
+}
+
+std::optional<size_t> UserDirectory::replace_all_if(uint64_t generation, std::vector<store::UserRecord> users) {
+  size_t skipped = 0;
+  Table table = build_table(std::move(users), skipped);  // outside the lock: O(users)
+  std::lock_guard lock(write_mutex_);
+  if (generation_ != generation) return std::nullopt;
   publish(std::move(table));
   return skipped;
 }

@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -50,6 +51,13 @@ class UserDirectory {
   // counts them: one corrupt row must not lock every other user out). A later duplicate of
   // (username, realm) replaces an earlier one.
   size_t replace_all(std::vector<store::UserRecord> users);
+
+  // Counts the table's changes (every put, remove, replace). A resync reads it, lists the store,
+  // and replaces the table only if nothing changed in between (replace_all_if): otherwise a
+  // `ctl users add` made here while the list was read could be undone by the older list.
+  uint64_t generation() const;
+  // replace_all when generation() still equals `generation`; nullopt (nothing changed) when not.
+  std::optional<size_t> replace_all_if(uint64_t generation, std::vector<store::UserRecord> users);
 
   // Inserts or replaces the user (username, realm). HA1s are stored in lower case; an empty HA1
   // means "no credentials for that algorithm", but at least one must be present. Refused
@@ -92,12 +100,15 @@ class UserDirectory {
   std::shared_ptr<const Table> snapshot() const;
   // Makes `table` the current snapshot. Caller holds write_mutex_.
   void publish(Table table);
+  // The checked table replace_all publishes; the count of skipped records in `skipped`.
+  static Table build_table(std::vector<store::UserRecord> users, size_t& skipped);
 
   mutable std::mutex snapshot_mutex_;  // guards table_ (the pointer, not the table)
   // shared_ptr: readers on every worker keep the snapshot they took while a writer publishes the
   // next one; the last holder frees it.
   std::shared_ptr<const Table> table_;
-  std::mutex write_mutex_;  // serialises writers only; readers never take it
+  mutable std::mutex write_mutex_;  // serialises writers only; readers never take it
+  uint64_t generation_ = 0;         // guarded by write_mutex_
 };
 
 }  // namespace pinhole::registrar

@@ -1187,6 +1187,18 @@ def registrar_cluster(lab, args):
     node_b = ClusterPinhole(lab, args.pinhole, "pinb", "node-b", redis.url, secret, "lab-b")
     capture_sip(lab, ("pin", "pinb", "ua1"))
 
+    step("carol added through node A while node B runs: she can register at node B within "
+         "its user resync (10 s)")
+    pw.update(provision(node_a, "carol"))
+    carol = User(Agent(lab, "ua2", "agent-carol", port=5072, remote=(PINB, 5060)), "carol", pw["carol"])
+
+    def carol_registers_at_b():
+        return carol.register(expires=60)[1].status == 200
+    try:
+        wait_until(carol_registers_at_b, 16, "carol's REGISTER at node B answered 200", interval=1)
+    except LabError as e:
+        raise TestFailure(f"{e}: a user added on one node never reached the other\n{log_tail(node_b)}")
+
     try:
         cluster_call(lab, redis, node_a, node_b, pw)
     finally:

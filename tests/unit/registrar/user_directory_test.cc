@@ -102,6 +102,20 @@ TEST(UserDirectory, ReplaceAllSkipsInvalidRecords) {
   EXPECT_EQ(dir.size(), 0U);
 }
 
+TEST(UserDirectory, ResyncDoesNotUndoAChangeMadeWhileTheStoreWasRead) {
+  UserDirectory dir;
+  ASSERT_TRUE(dir.put(user("alice")).ok());
+  uint64_t before = dir.generation();
+  // While the resync reads the store (which still lacks bob), bob is added here.
+  ASSERT_TRUE(dir.put(user("bob")).ok());
+  EXPECT_EQ(dir.replace_all_if(before, {user("alice")}), std::nullopt);
+  EXPECT_NE(dir.find("bob", "example.com"), nullptr);
+  // With no change in between the store's list wins (a user removed on another node goes).
+  EXPECT_EQ(dir.replace_all_if(dir.generation(), {user("bob")}), std::optional<size_t>(0));
+  EXPECT_EQ(dir.find("alice", "example.com"), nullptr);
+  EXPECT_NE(dir.find("bob", "example.com"), nullptr);
+}
+
 TEST(UserDirectory, ListIsOrderedByRealmThenUsername) {
   UserDirectory dir;
   for (auto [name, realm] : {std::pair{"zed", "a.org"}, {"bob", "b.org"}, {"amy", "b.org"}, {"carl", "a.org"}})
