@@ -28,6 +28,7 @@
 # Usage:
 #   bench/signaling.sh                    # both proxies (needs build/release/src/app/pinhole)
 #   bench/signaling.sh --only kamailio    # Kamailio alone (no ratio lines)
+#   bench/signaling.sh --auth-registrar [ARGS]  # = bench/registrar.sh ARGS (make bench-registrar)
 #   bench/signaling.sh --only pinhole
 #   bench/signaling.sh --only relay       # the kernel floor alone: bench_udp_relay (bench/floor/)
 #   bench/signaling.sh --with-relay       # pinhole, Kamailio and the floor, with the floor's ratio
@@ -94,6 +95,9 @@ while [[ $# -gt 0 ]]; do
       ;;
     --only=*) ONLY=${1#--only=}; shift ;;
     --with-relay) WITH_RELAY=1; shift ;;
+    # The registrar scenario (digest-authenticated REGISTERs of 100k users, pinhole's registrar
+    # mode vs Kamailio registrar+auth_db) has its own peers and provisioning: bench/registrar.sh.
+    --auth-registrar) shift; exec bash "$(dirname "${BASH_SOURCE[0]}")/registrar.sh" "$@" ;;
     -h | --help) sed -n '2,/^# shellcheck/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "signaling.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac

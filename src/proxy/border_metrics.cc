@@ -15,7 +15,9 @@ BorderMetrics::BorderMetrics(MetricsRegistry& registry)
       refreshes_forwarded(refresh(registry, "forwarded")),
       rebindings(registry.counter("pinhole_border_rebindings_total",
                                   "Refreshes from a new source port that moved a binding to the new flow")),
-      expires_restored(refresh(registry, "expires_restored")),
+      expires_restored(
+          registry.counter("pinhole_border_expires_restored_total",
+                           "Forwarded refreshes whose expires was set back to what the phone first asked")),
       rerouted(registry.counter("pinhole_border_rerouted_total",
                                 "Requests from upstream sent to the newer flow of a binding that moved")) {}
 
