@@ -174,6 +174,11 @@ class EdgeProxy final : public transport::MessageHandler,
   void fork_to_bindings(Call& call, txn::TransactionId txn, const sip::Message& request);
   void on_bindings_loaded(txn::TransactionId txn, const std::string& aor,
                           Result<std::vector<store::BindingRecord>> found);
+  // Cluster: the 2xx to a REGISTER, once the store said which bindings other nodes hold.
+  void answer_register_in_cluster(txn::TransactionId txn, uint16_t status, std::string headers, std::string_view reason,
+                                  Result<std::vector<store::BindingRecord>> found);
+  // Reads `aor` from the shared store off this thread; `then` runs on this worker's thread.
+  void load_aor_here(std::string aor, std::function<void(Result<std::vector<store::BindingRecord>>)> then);
   void fork_to_found_bindings(Call& call, txn::TransactionId txn, const sip::Message& request,
                               const std::vector<store::BindingRecord>& bindings);
   // Digest check; false when the request was answered (401/407 challenge, 403, 400).

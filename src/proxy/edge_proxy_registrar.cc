@@ -285,7 +285,52 @@ void EdgeProxy::register_here(TransactionId txn, const sip::Message& request, co
   }
   for (const auto& [aor, id] : outcome.removed) reg.store.remove_binding(aor, id);
   if (longest > 0) keep_flow(source, std::chrono::seconds(longest));
-  respond(txn, request, outcome.status, outcome.headers, outcome.reason);
+  if (!reg.cluster || outcome.status >= 300 || outcome.aor.empty()) {
+    respond(txn, request, outcome.status, outcome.headers, outcome.reason);
+    return;
+  }
+  // A cluster: the 200 lists every binding of the AOR (RFC 3261 §10.3 step 8), those other nodes
+  // hold too, which only the shared store knows. Read off this thread; answered when it returns.
+  load_aor_here(outcome.aor, [this, txn, status = outcome.status, headers = std::move(outcome.headers),
+                              reason = outcome.reason](Result<std::vector<store::BindingRecord>> found) {
+    answer_register_in_cluster(txn, status, headers, reason, std::move(found));
+  });
+}
+
+void EdgeProxy::answer_register_in_cluster(TransactionId txn, uint16_t status, std::string headers,
+                                           std::string_view reason, Result<std::vector<store::BindingRecord>> found) {
+  RegistrarServices& reg = *shared_.registrar;
+  const sip::Message* request = table_.request(txn);
+  if (request == nullptr) return;
+  if (found.ok()) {
+    int64_t now = reg.wall_seconds();
+    std::sort(found->begin(), found->end(), registrar::binding_order);
+    std::string others;
+    for (const auto& b : *found) {
+      if (b.node != reg.node_id && b.expires_at > now) registrar::append_contact(others, b, now);
+    }
+    // After our own Contact lines, so that all of them stay together.
+    size_t last = headers.rfind("Contact: ");
+    size_t at = last == std::string::npos ? 0 : headers.find("\r\n", last) + 2;
+    headers.insert(at, others);
+  } else {
+    // The shared store is unreachable: the 200 lists what this node holds.
+    auto it = calls_.find(txn);
+    reject(Drop::kStoreUnavailable, it != calls_.end() ? it->second->source.remote : net::Endpoint{},
+           found.error().what);
+  }
+  respond(txn, *request, status, headers, reason);
+  notify_deadline();
+}
+
+void EdgeProxy::load_aor_here(std::string aor, std::function<void(Result<std::vector<store::BindingRecord>>)> then) {
+  transport::TransportLayer* transport = &shared_.transport;
+  uint32_t worker = worker_;
+  shared_.registrar->store.load_aor_async(
+      std::move(aor), [transport, worker, then = std::move(then)](Result<std::vector<store::BindingRecord>> r) {
+        auto found = std::make_shared<Result<std::vector<store::BindingRecord>>>(std::move(r));
+        transport->post(worker, [then, found] { then(std::move(*found)); });
+      });
 }
 
 void EdgeProxy::fork_to_bindings(Call& call, TransactionId txn, const sip::Message& request) {
@@ -302,13 +347,9 @@ void EdgeProxy::fork_to_bindings(Call& call, TransactionId txn, const sip::Messa
   // A shared store: the AOR's bindings may be held by other nodes too, so the store, not our
   // memory, says where it is registered. Looked up off this thread; the answer comes back to
   // this worker, where the request may have been CANCELled meanwhile.
-  EdgeProxy* self = this;
-  transport::TransportLayer* transport = &shared_.transport;
-  uint32_t worker = worker_;
   std::string key = *aor;
-  reg.store.load_aor_async(key, [self, transport, worker, txn, key](Result<std::vector<store::BindingRecord>> r) {
-    auto found = std::make_shared<Result<std::vector<store::BindingRecord>>>(std::move(r));
-    transport->post(worker, [self, txn, key, found] { self->on_bindings_loaded(txn, key, std::move(*found)); });
+  load_aor_here(key, [this, txn, key](Result<std::vector<store::BindingRecord>> found) {
+    on_bindings_loaded(txn, key, std::move(found));
   });
 }
 

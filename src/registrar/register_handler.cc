@@ -128,29 +128,6 @@ void append_date(std::string& out, int64_t now) {
   out += " GMT\r\n";
 }
 
-// One Contact line of the 200 (RFC 3261 §10.3 step 8). The URI always goes inside <>: a URI with
-// parameters or ?headers written bare would lend them to the header (RFC 3261 §20.10).
-void append_contact(std::string& out, const store::BindingRecord& b, int64_t now) {
-  out += "Contact: <";
-  out += b.contact;
-  out += ">;expires=";
-  out += std::to_string(std::max<int64_t>(b.expires_at - now, 0));
-  if (b.q_milli >= 0) {
-    out += ";q=";
-    append_q(out, b.q_milli);
-  }
-  if (!b.instance.empty()) {
-    out += ";+sip.instance=\"";
-    out += b.instance;
-    out += '"';
-  }
-  if (b.reg_id != 0) {
-    out += ";reg-id=";
-    out += std::to_string(b.reg_id);
-  }
-  out += "\r\n";
-}
-
 std::vector<store::BindingRecord> live_sorted(std::vector<store::BindingRecord> bindings) {
   std::sort(bindings.begin(), bindings.end(), binding_order);
   return bindings;
@@ -181,6 +158,29 @@ Result<Options> supported_options(const sip::Message& request) {
 }
 
 }  // namespace
+
+// The URI always goes inside <>: a URI with parameters or ?headers written bare would lend them
+// to the header (RFC 3261 §20.10).
+void append_contact(std::string& out, const store::BindingRecord& b, int64_t now) {
+  out += "Contact: <";
+  out += b.contact;
+  out += ">;expires=";
+  out += std::to_string(std::max<int64_t>(b.expires_at - now, 0));
+  if (b.q_milli >= 0) {
+    out += ";q=";
+    append_q(out, b.q_milli);
+  }
+  if (!b.instance.empty()) {
+    out += ";+sip.instance=\"";
+    out += b.instance;
+    out += '"';
+  }
+  if (b.reg_id != 0) {
+    out += ";reg-id=";
+    out += std::to_string(b.reg_id);
+  }
+  out += "\r\n";
+}
 
 RegisterHandler::RegisterHandler(const RegistrarConfig& config, Location& location)
     : config_(config), location_(location) {}

@@ -68,6 +68,10 @@ struct RegisterContext {
 // What to do after handle(): answer `status` (with `reason`, or the default phrase when empty, and
 // the extra `headers`), then persist `saved` and delete `removed`. On any error `saved` and
 // `removed` are empty: nothing changed.
+// Appends one Contact line of a 2xx to REGISTER for `b` (RFC 3261 §10.3 step 8): its URI, the
+// remaining expires, q, +sip.instance and reg-id, CRLF.
+void append_contact(std::string& out, const store::BindingRecord& b, int64_t now);
+
 struct RegisterOutcome {
   uint16_t status = 200;
   std::string_view reason;  // static text, or empty for the default phrase

@@ -1199,6 +1199,17 @@ def registrar_cluster(lab, args):
     except LabError as e:
         raise TestFailure(f"{e}: a user added on one node never reached the other\n{log_tail(node_b)}")
 
+    step("carol's second phone registers through node A: its 200 lists both phones, also the "
+         "one node B holds")
+    wait_until(lambda: redis_bindings(redis, carol.aor), 10, "carol's binding in Redis", interval=0.2)
+    carol_a = User(Agent(lab, "ua1", "agent-carol-a", port=5073, remote=(PIN, 5060)), "carol", pw["carol"])
+    _, final = carol_a.register(expires=60)
+    listed = [contact_parts(c)[0] for c in final.contacts()]
+    expect(final.status == 200 and len(listed) == 2
+           and any(carol.contact_uri in c for c in listed) and any(carol_a.contact_uri in c for c in listed),
+           f"node A's 200 should list carol's two phones ({carol.contact_uri} via node B, "
+           f"{carol_a.contact_uri} via A): {final.start} {listed}\n{log_tail(node_a)}")
+
     try:
         cluster_call(lab, redis, node_a, node_b, pw)
     finally:
