@@ -1,13 +1,25 @@
 #!/usr/bin/env bash
 # Shell helpers shared by the SIP benchmarks (bench/signaling.sh, bench/registrar.sh): process
 # bookkeeping and clean-up, UDP port checks, CPU accounting from /proc, kernel drop counters and
-# SIPp statistics. Sourced, never run; the sourcing script sets `set -euo pipefail`, BENCH_NAME
-# (prefix of error messages) and WORK_DIR (where logs go), and installs the traps:
-#   trap cleanup EXIT; trap 'exit 130' INT TERM
+# SIPp statistics. Sourced, never run; the sourcing script sets `set -euo pipefail` and BENCH_NAME
+# (prefix of error messages), then calls `setup_work_dir NAME` (WORK_DIR, where logs go, and the
+# clean-up traps).
 # shellcheck shell=bash
 # shellcheck disable=SC2317  # functions reached through the trap
 
 die() { echo "${BENCH_NAME:-bench}: $*" >&2; exit 2; }
+
+# WORK_DIR from the environment (created if missing), else a fresh /tmp/pinhole-bench-$1.XXXXXX
+# that is kept for the post-mortem; everything started is stopped on exit or interruption.
+setup_work_dir() {
+  if [[ -z ${WORK_DIR:-} ]]; then
+    WORK_DIR=$(mktemp -d "/tmp/pinhole-bench-$1.XXXXXX")
+  else
+    mkdir -p "$WORK_DIR"
+  fi
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+}
 
 CLK_TCK=$(getconf CLK_TCK)
 

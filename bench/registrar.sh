@@ -111,13 +111,7 @@ if [[ $ONLY != kamailio ]]; then
   [[ -x $PINHOLE_BIN ]] || die "pinhole binary not found at $PINHOLE_BIN (build it: cmake --build --preset release --target pinhole)"
 fi
 
-if [[ -z ${WORK_DIR:-} ]]; then
-  WORK_DIR=$(mktemp -d /tmp/pinhole-bench-registrar.XXXXXX)
-else
-  mkdir -p "$WORK_DIR"
-fi
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+setup_work_dir registrar
 
 tcp_port_busy() { [[ -n $(ss -Hltn "sport = :$1" 2>/dev/null) ]]; }
 

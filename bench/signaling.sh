@@ -127,14 +127,7 @@ if [[ $ONLY == both || $ONLY == pinhole ]]; then
   [[ -x $PINHOLE_BIN ]] || die "pinhole binary not found at $PINHOLE_BIN (build it: cmake --build --preset release; or run with --only kamailio)"
 fi
 
-if [[ -z ${WORK_DIR:-} ]]; then
-  WORK_DIR=$(mktemp -d /tmp/pinhole-bench-signaling.XXXXXX)
-else
-  mkdir -p "$WORK_DIR"
-fi
-
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+setup_work_dir signaling
 
 # ---------------------------------------------------------------- proxies
 

@@ -52,7 +52,7 @@ class EdgeProxyFixture : public ::testing::Test {
   void deliver(const net::Flow& flow, std::string_view text) {
     auto m =
         sip::Message::parse(text, net::is_stream(flow.transport) ? sip::Framing::kStream : sip::Framing::kDatagram);
-    ASSERT_TRUE(m.ok()) << m.error().what;
+    ASSERT_TRUE(m.ok()) << m.error().what << "\n" << text;
     proxy_.on_message(transport::Inbound{std::move(m.value()), flow, 0});
   }
   // A response to `request` (as the next hop got it) with `status`.

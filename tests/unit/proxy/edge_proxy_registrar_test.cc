@@ -8,6 +8,7 @@
 #include <regex>
 #include <string>
 
+#include "edge_proxy_fixture.h"
 #include "fake_transport.h"
 #include "proxy/edge_proxy.h"
 #include "registrar/digest.h"
@@ -26,13 +27,10 @@ const net::Flow kStranger{Transport::kUdp, 0, *net::Endpoint::parse("192.0.2.99:
 
 constexpr int64_t kNow = 1'800'000'000;
 
-class RegistrarProxyTest : public ::testing::Test {
+class RegistrarProxyTest : public fakes::EdgeProxyFixture {
  protected:
   RegistrarProxyTest()
-      : codec_(std::move(nat::FlowTokenCodec::create("0123456789abcdef0123456789abcdef").value())),
-        identity_(transport_.local_sockets()),
-        metrics_(registry_),
-        registrar_metrics_(registry_),
+      : registrar_metrics_(registry_),
         store_(std::move(store::open_store("memory:").value())),
         handler_(reg_config(), location_),
         auth_(make_auth(users_)),
@@ -47,19 +45,9 @@ class RegistrarProxyTest : public ::testing::Test {
                   .node_id = "node-a",
                   .cluster = false,
                   .wall_seconds = [] { return kNow; },
-                  .metrics = registrar_metrics_},
-        shared_{.config = config_,
-                .transport = transport_,
-                .identity = identity_,
-                .tokens = codec_,
-                .aliases = aliases_,
-                .upstream = [] { return std::shared_ptr<const UpstreamTargets>(); },
-                .metrics = metrics_,
-                .log = std::make_shared<spdlog::logger>("test", std::make_shared<spdlog::sinks::null_sink_mt>()),
-                .workers = {},
-                .registrar = &services_},
-        proxy_(shared_, 0, txn::TimerConfig{}, clock_) {
-    shared_.workers.push_back(&proxy_);
+                  .metrics = registrar_metrics_} {
+    shared_.registrar = &services_;
+    targets_.reset();  // a registrar serving its site alone: no core
     config_.local_domains = {"lab.test"};
     add_user("alice", "alice-pw");
     add_user("bob", "bob-pw");
@@ -84,12 +72,6 @@ class RegistrarProxyTest : public ::testing::Test {
     ASSERT_TRUE(users_.put(u).ok());
   }
 
-  void deliver(const net::Flow& flow, std::string_view text) {
-    auto m =
-        sip::Message::parse(text, net::is_stream(flow.transport) ? sip::Framing::kStream : sip::Framing::kDatagram);
-    ASSERT_TRUE(m.ok()) << m.error().what << "\n" << text;
-    proxy_.on_message(transport::Inbound{std::move(m.value()), flow, 0});
-  }
   // The next message sent, skipping 100 Trying.
   Sent next() {
     Sent s = transport_.take();
@@ -149,13 +131,6 @@ class RegistrarProxyTest : public ::testing::Test {
            extra + "Content-Length: 0\r\n\r\n";
   }
 
-  ProxyConfig config_;
-  FakeTransport transport_;
-  nat::FlowTokenCodec codec_;
-  LocalIdentity identity_;
-  AliasTable aliases_;
-  MetricsRegistry registry_;
-  ProxyMetrics metrics_;
   RegistrarMetrics registrar_metrics_;
   registrar::RegistrarConfig reg_config_;
   registrar::Location location_;
@@ -164,9 +139,6 @@ class RegistrarProxyTest : public ::testing::Test {
   registrar::RegisterHandler handler_;
   std::unique_ptr<registrar::DigestAuthenticator> auth_;
   RegistrarServices services_;
-  ManualClock clock_{TimePoint{} + std::chrono::hours(1)};
-  ProxyShared shared_;
-  EdgeProxy proxy_;
 };
 
 TEST_F(RegistrarProxyTest, RegisterIsChallengedThenStoredWithTheFlowAndAShortLease) {
