@@ -628,9 +628,11 @@ void EdgeProxy::on_response(TransactionId txn, sip::MessagePtr& response) {
     }
     call.branches[branch_index].done = true;
     if (call.server != txn::kNoTransaction) {
-      auto cseq = response->cseq();
-      bool border_register =
-          shared_.border != nullptr && call.from_client && cseq.ok() && cseq->method == sip::Method::kRegister;
+      bool border_register = false;
+      if (shared_.border != nullptr && call.from_client) {
+        auto cseq = response->cseq();
+        border_register = cseq.ok() && cseq->method == sip::Method::kRegister;
+      }
       shared_.metrics.response_sent(status);
       (void)table_.respond(call.server, status,
                            border_register ? border_learn(call, *response) : strip_top_via(*response), now());

@@ -66,7 +66,8 @@ class BorderProxyTest : public fakes::EdgeProxyFixture {
   }
   // The expires the phone was told for its own Contact.
   std::string told_expires(const sip::Message& ok) const {
-    for (const auto& c : *ok.contacts()) {
+    auto contacts = ok.contacts();  // held: the span inside the Result must outlive the loop
+    for (const auto& c : *contacts) {
       if (c.uri.host == phone_host_) return std::string(c.expires);
     }
     return "none";
@@ -87,7 +88,8 @@ TEST_F(BorderProxyTest, NatedUdpPhoneHearsTheShortLeaseWhileUpstreamKeepsItsInte
   EXPECT_EQ(told_expires(*ok), "60");
   // Other devices' bindings pass as the upstream listed them.
   bool other = false;
-  for (const auto& c : *ok->contacts()) other = other || (c.uri.host == "10.1.1.1" && c.expires == "1200");
+  auto contacts = ok->contacts();
+  for (const auto& c : *contacts) other = other || (c.uri.host == "10.1.1.1" && c.expires == "1200");
   EXPECT_TRUE(other);
   auto list = bindings_.list(clock_.now());
   ASSERT_EQ(list.size(), 1u);
