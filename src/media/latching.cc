@@ -1,0 +1,49 @@
+// Latching decision for one relay leg (rules in latching.h).
+#include "media/latching.h"
+
+namespace pinhole::media {
+
+Latch::Latch(LatchConfig config, std::optional<net::Address> trusted_ip, std::optional<net::Endpoint> sdp_peer,
+             TimePoint now)
+    : config_(config) {
+  reset_expected(trusted_ip, sdp_peer, now);
+}
+
+void Latch::reset_expected(std::optional<net::Address> trusted_ip, std::optional<net::Endpoint> sdp_peer,
+                           TimePoint now) {
+  trusted_ip_ = trusted_ip;
+  sdp_peer_ = sdp_peer;
+  peer_.reset();
+  window_end_ = now + config_.learning_window;
+  state_ = LatchState::kLearning;
+}
+
+LatchVerdict Latch::on_packet(const net::Endpoint& source, TimePoint now) {
+  // A provisional peer that outlived the window is locked before anything else is decided, so
+  // a trusted source arriving after the window can no longer take the leg away from it.
+  if (state_ == LatchState::kProvisional && now >= window_end_) state_ = LatchState::kLocked;
+
+  if (state_ == LatchState::kLocked) {
+    if (source == *peer_) return LatchVerdict::kAccept;
+    if (config_.media_handover) {
+      peer_ = source;
+      return LatchVerdict::kHandover;
+    }
+    return LatchVerdict::kDropLocked;
+  }
+
+  if (trusted(source)) {
+    peer_ = source;
+    state_ = LatchState::kLocked;
+    return LatchVerdict::kLatchedTrusted;
+  }
+  if (now >= window_end_) return LatchVerdict::kDropWindowClosed;
+  if (state_ == LatchState::kProvisional) {
+    return source == *peer_ ? LatchVerdict::kAccept : LatchVerdict::kDropProvisional;
+  }
+  peer_ = source;
+  state_ = LatchState::kProvisional;
+  return LatchVerdict::kLatchedForeign;
+}
+
+}  // namespace pinhole::media
