@@ -7,6 +7,7 @@
 #include <string>
 
 #include "nat/nat_detect.h"
+#include "nat/stun.h"
 #include "proxy/branch.h"
 #include "proxy/raw_error_response.h"
 #include "proxy/request_rewrite.h"
@@ -100,6 +101,19 @@ void EdgeProxy::on_unparsable(const net::Flow& flow, uint32_t /*worker*/, std::s
     shared_.metrics.response_sent(status);
     shared_.transport.send(flow, *response);
   }
+}
+
+void EdgeProxy::on_binary_datagram(const net::Flow& flow, uint32_t /*worker*/, std::string_view bytes) {
+  // RFC 5626 §4.4.2 / §8: a UA keeping its UDP flow alive sends STUN Binding requests to the SIP
+  // port, and the edge answers with the address it sees (the UA learns its NAT mapping from it).
+  auto stun = nat::decode_stun(bytes);
+  if (!stun.ok() || stun->type != nat::kStunBindingRequest) {
+    reject(Drop::kBadStun, flow.remote, stun.ok() ? "STUN message other than a Binding request" : stun.error().what);
+    return;
+  }
+  std::string answer;
+  nat::append_binding_success(answer, stun->transaction_id, flow.remote, stun->has_fingerprint);
+  if (shared_.transport.send(flow, answer)) shared_.metrics.stun_answered().inc();
 }
 
 void EdgeProxy::on_flow_closed(const net::Flow& flow, bool connected) {

@@ -78,6 +78,7 @@ class EdgeProxy final : public transport::MessageHandler,
   void on_message(transport::Inbound inbound) override;
   void on_unparsable(const net::Flow& flow, uint32_t worker, std::string_view bytes, const Error& error) override;
   void on_flow_closed(const net::Flow& flow, bool connected) override;
+  void on_binary_datagram(const net::Flow& flow, uint32_t worker, std::string_view bytes) override;
 
   // Runs due transaction timers; the daemon calls it from the worker's timer.
   void advance();

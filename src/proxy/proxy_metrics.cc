@@ -32,6 +32,8 @@ std::string_view drop_name(Drop d) {
       return "auth_failed";
     case Drop::kStoreUnavailable:
       return "store_unavailable";
+    case Drop::kBadStun:
+      return "bad_stun";
     case Drop::kCount:
       break;
   }
@@ -53,6 +55,8 @@ ProxyMetrics::ProxyMetrics(MetricsRegistry& registry) : registry_(registry) {
                                     "Flow tokens accepted with the previous (rotated-out) key");
   failovers_ = &registry.counter("pinhole_upstream_failovers_total", "Requests retried on the next upstream target");
   cancels_ = &registry.counter("pinhole_cancels_forwarded_total", "CANCELs sent to pending INVITE branches");
+  stun_answered_ = &registry.counter("pinhole_stun_binding_answered_total",
+                                     "STUN Binding requests answered on a SIP port (RFC 5626 keepalives)");
 }
 
 Counter& ProxyMetrics::code(CodeTable& table, std::string_view direction, uint16_t status) {

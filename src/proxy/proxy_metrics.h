@@ -26,6 +26,7 @@ enum class Drop : uint8_t {
   kForbidden,            // 403: relay to a foreign domain, a REGISTER for another's AOR or domain
   kAuthFailed,           // digest credentials that failed (wrong, unknown user, replayed nc)
   kStoreUnavailable,     // the shared store could not be read: served from this node's memory
+  kBadStun,              // a STUN datagram on a SIP port that was malformed or not a Binding request
   kCount,
 };
 std::string_view drop_name(Drop d);
@@ -41,6 +42,7 @@ class ProxyMetrics {
   Counter& flow_token_previous_key() { return *previous_key_; }
   Counter& failovers() { return *failovers_; }
   Counter& cancels() { return *cancels_; }
+  Counter& stun_answered() { return *stun_answered_; }
 
  private:
   static constexpr size_t kMethods = 15;
@@ -56,6 +58,7 @@ class ProxyMetrics {
   Counter* previous_key_;
   Counter* failovers_;
   Counter* cancels_;
+  Counter* stun_answered_;
 };
 
 }  // namespace pinhole::proxy

@@ -114,6 +114,14 @@ class MessageHandler {
   // A stream connection closed (peer close, error, idle, limit). For connections we opened that
   // never connected, `connected` is false: requests queued on it failed (RFC 3261 §18.4).
   virtual void on_flow_closed(const net::Flow& flow, bool connected) = 0;
+  // A UDP datagram whose first byte says it is not SIP (RFC 7983 §7: 0-3 is STUN, which RFC 5626
+  // §4.4.2 clients send to the SIP port as keepalives): handed over raw, never to the SIP parser.
+  // The default drops it.
+  virtual void on_binary_datagram(const net::Flow& flow, uint32_t worker, std::string_view bytes) {
+    (void)flow;
+    (void)worker;
+    (void)bytes;
+  }
 };
 
 struct TransportCounters {  // monotonic, summed over workers

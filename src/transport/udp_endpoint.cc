@@ -106,6 +106,10 @@ void UdpEndpoint::deliver(size_t slot, size_t length, bool truncated) {
   net::Flow flow{net::Transport::kUdp, socket_id_, *from, 0};
   MessageHandler* handler = worker_.handler();
   const sip::ParseLimits& limits = worker_.shared().config.parse_limits;
+  if (static_cast<uint8_t>(bytes.front()) < 4) {  // RFC 7983: STUN, not SIP (which starts with a letter)
+    if (handler) handler->on_binary_datagram(flow, worker_.index(), bytes);
+    return;
+  }
 
   if (truncated || length > limits.max_message_size) {
     worker_.counters().drop(DropReason::kTooLarge);

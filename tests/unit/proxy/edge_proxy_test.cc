@@ -12,6 +12,7 @@
 
 #include "edge_proxy_fixture.h"
 #include "fake_transport.h"
+#include "nat/stun.h"
 
 namespace pinhole::proxy {
 namespace {
@@ -138,6 +139,24 @@ TEST_F(EdgeProxyTest, FailsOverOn503AndAnswers500WhenAllFail) {
   Sent final = transport_.take();
   EXPECT_EQ(final.flow, kClientUdp);
   EXPECT_EQ(final.msg()->status(), 500);  // RFC 3261 §16.7 step 6: a received 503 is not passed on
+}
+
+TEST_F(EdgeProxyTest, StunBindingRequestOnTheSipPortIsAnsweredWithTheSourceAddress) {
+  nat::StunTransactionId id{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+  std::string request;
+  nat::append_binding_request(request, id, true);
+  proxy_.on_binary_datagram(kClientUdp, 0, request);
+  Sent answer = transport_.take();
+  EXPECT_EQ(answer.flow, kClientUdp);
+  auto decoded = nat::decode_binding_response(answer.bytes);
+  ASSERT_TRUE(decoded.ok()) << decoded.error().what;
+  EXPECT_EQ(decoded->type, nat::kStunBindingSuccess);
+  EXPECT_EQ(decoded->transaction_id, id);
+  EXPECT_EQ(decoded->reflexive(), kClientUdp.remote);
+  EXPECT_EQ(metrics_.stun_answered().value(), 1u);
+  // Anything else binary is dropped and counted, never answered.
+  proxy_.on_binary_datagram(kClientUdp, 0, std::string("\x01\x01\x00\x00", 4));
+  EXPECT_TRUE(transport_.sent.empty());
 }
 
 TEST_F(EdgeProxyTest, SanityAnswers) {

@@ -64,6 +64,7 @@ class RecordingHandler : public MessageHandler {
   void on_message(Inbound inbound) override;
   void on_unparsable(const net::Flow& flow, uint32_t worker, std::string_view bytes, const Error& error) override;
   void on_flow_closed(const net::Flow& flow, bool connected) override;
+  void on_binary_datagram(const net::Flow& flow, uint32_t worker, std::string_view bytes) override;
 
   // Waits (bounded) until pred() holds under the lock; returns pred().
   bool wait(const std::function<bool()>& pred);
@@ -75,6 +76,7 @@ class RecordingHandler : public MessageHandler {
   std::condition_variable cv;
   std::vector<Received> messages;
   std::vector<Unparsable> unparsable;
+  std::vector<Unparsable> binary;  // status unused
   std::vector<Closed> closed;
 };
 
@@ -214,6 +216,12 @@ inline void RecordingHandler::on_unparsable(const net::Flow& flow, uint32_t work
   if (on_unparsable_hook) on_unparsable_hook(flow, error);
   std::lock_guard lock(mu);
   unparsable.push_back({flow, worker, std::string(bytes), error.status});
+  cv.notify_all();
+}
+
+inline void RecordingHandler::on_binary_datagram(const net::Flow& flow, uint32_t worker, std::string_view bytes) {
+  std::lock_guard lock(mu);
+  binary.push_back({flow, worker, std::string(bytes), 0});
   cv.notify_all();
 }
 

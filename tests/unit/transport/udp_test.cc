@@ -139,6 +139,24 @@ TEST(UdpTransport, GarbageGoesToOnUnparsableAndBlankKeepalivesAreIgnored) {
   EXPECT_TRUE(h.handler().messages.empty());
 }
 
+TEST(UdpTransport, StunGoesToOnBinaryDatagramNotToTheSipParser) {
+  Harness h(udp_config(test::loopback4()));
+  ASSERT_TRUE(h.layer);
+  Peer client = Peer::udp(test::loopback4());
+  // A STUN Binding request header (RFC 8489 §5): type 0x0001, length 0, magic cookie, id.
+  const std::string stun(
+      "\x00\x01\x00\x00\x21\x12\xa4\x42"
+      "abcdefghijkl",
+      20);
+  ASSERT_TRUE(client.send_to(h.bound(0), stun));
+  ASSERT_TRUE(h.handler().wait([&] { return !h.handler().binary.empty(); }));
+  std::lock_guard lock(h.handler().mu);
+  EXPECT_EQ(h.handler().binary[0].bytes, stun);
+  EXPECT_EQ(h.handler().binary[0].flow.remote, client.local());
+  EXPECT_TRUE(h.handler().unparsable.empty());
+  EXPECT_TRUE(h.handler().messages.empty());
+}
+
 TEST(UdpTransport, OversizeDatagramIs413) {
   auto config = udp_config(test::loopback4());
   config.parse_limits.max_message_size = 1000;
