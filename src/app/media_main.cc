@@ -1,0 +1,140 @@
+// pinhole-media: the media relay daemon, driven over rtpengine's ng protocol (Kamailio's or
+// OpenSIPS's rtpengine module, or the pinhole edge). Runs in the foreground until SIGINT/SIGTERM.
+//
+// Threads: the main thread runs the ng socket loop and owns the MediaController (call state);
+// each relay worker owns its sessions on its own thread. A signal thread stops the ng loop.
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "media/media_controller.h"
+#include "media/ng_server.h"
+#include "media/port_pool.h"
+#include "media/relay_worker.h"
+#include "net/address.h"
+
+namespace {
+
+using namespace pinhole;  // NOLINT(google-build-using-namespace): a main file
+
+struct PortRange {
+  uint16_t min = 0;
+  uint16_t max = 0;
+};
+
+// "30000-39999".
+bool parse_range(const std::string& text, PortRange& out) {
+  size_t dash = text.find('-');
+  if (dash == std::string::npos) return false;
+  try {
+    unsigned long lo = std::stoul(text.substr(0, dash));
+    unsigned long hi = std::stoul(text.substr(dash + 1));
+    if (lo == 0 || hi > 65535 || lo > hi) return false;
+    out = {static_cast<uint16_t>(lo), static_cast<uint16_t>(hi)};
+  } catch (const std::exception&) {
+    return false;
+  }
+  return true;
+}
+
+int run(int argc, char** argv) {
+  CLI::App cli{"pinhole-media: RTP relay driven by rtpengine's ng protocol"};
+  std::string ng_listen = "127.0.0.1:2223";
+  std::string interface;
+  std::string ports = "30000-39999";
+  unsigned workers = 1;
+  std::string log_level = "info";
+  cli.add_option("--ng", ng_listen, "ng control address (UDP)");
+  cli.add_option("--interface", interface, "relay address (bound, and written into SDPs)")->required();
+  cli.add_option("--ports", ports, "RTP port range MIN-MAX");
+  cli.add_option("--workers", workers, "relay worker threads")->check(CLI::Range(1U, 64U));
+  cli.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off");
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return cli.exit(e);
+  }
+
+  auto ng_endpoint = net::Endpoint::parse(ng_listen);
+  auto relay_address = net::Address::parse(interface);
+  PortRange range;
+  if (!ng_endpoint || !relay_address || !parse_range(ports, range)) {
+    std::fprintf(stderr, "pinhole-media: bad --ng, --interface or --ports\n");
+    return 2;
+  }
+  std::unique_ptr<Logging> logging;
+  try {
+    logging = std::make_unique<Logging>(log_level, std::map<std::string, std::string>{});
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "pinhole-media: %s\n", e.what());
+    return 2;
+  }
+  auto log = logging->logger("main");
+
+  // Signals go to a dedicated thread (blocked everywhere else, so worker threads inherit the mask).
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  SteadyClock clock;
+  media::PortPool pool(*relay_address, range.min, range.max);
+  // Read by the workers' timeout callbacks: set while the controller lives.
+  std::atomic<media::MediaController*> controller_ptr{nullptr};
+  std::vector<std::unique_ptr<media::RelayWorker>> relay_workers;
+  std::vector<media::RelayWorker*> worker_ptrs;
+  for (unsigned i = 0; i < workers; ++i) {
+    relay_workers.push_back(std::make_unique<media::RelayWorker>(media::RelayWorkerConfig{}, clock,
+                                                                 [&controller_ptr](const media::SessionKey& key) {
+                                                                   if (auto* c = controller_ptr.load(); c != nullptr)
+                                                                     c->on_session_timeout(key);
+                                                                 }));
+    worker_ptrs.push_back(relay_workers.back().get());
+  }
+  {
+    media::MediaController controller(media::MediaControllerConfig{*relay_address, {}, std::chrono::seconds(30)}, pool,
+                                      worker_ptrs, clock);
+    controller_ptr.store(&controller);
+    media::NgServer server(controller, clock);
+    if (auto bound = server.bind(*ng_endpoint); !bound.ok()) {
+      log->critical("cannot bind the ng socket {}: {}", ng_listen, bound.error().what);
+      return 1;
+    }
+    for (auto& w : relay_workers) w->start();
+    std::thread signal_thread([&server, &signals] {
+      int sig = 0;
+      sigwait(&signals, &sig);
+      server.stop();
+    });
+    log->info("pinhole-media: ng on {}, relay {} ports {}-{}, {} worker(s)", server.local_endpoint().to_string(),
+              relay_address->to_string(), range.min, range.max, workers);
+    server.serve();
+    signal_thread.join();
+    log->info("pinhole-media: stopping ({} calls open)", controller.call_count());
+    controller_ptr.store(nullptr);
+  }  // the controller removes its sessions while the workers still run
+  for (auto& w : relay_workers) w->stop();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Exceptions are for start-up bugs only (DESIGN.md §4); say what happened rather than abort.
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "pinhole-media: fatal: %s\n", e.what());
+    return 1;
+  }
+}

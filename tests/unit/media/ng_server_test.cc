@@ -1,0 +1,401 @@
+// The ng control server and the call state behind it, driven with bencoded commands shaped like
+// the ones Kamailio's rtpengine module sends: offer -> answer -> query -> delete with the
+// rewritten SDPs parsed back, error replies, port exhaustion without leftovers, the reply cache,
+// delete-delay and timeouts; and one end-to-end run where the commands go over a UDP socket and
+// two loopback "phones" exchange RTP through the ports the rewritten SDPs name. Waits poll with
+// a deadline; nothing depends on timing.
+#include "media/ng_server.h"
+
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <optional>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include "media/bencode.h"
+#include "sdp/session_description.h"
+
+namespace pinhole::media {
+namespace {
+
+using std::chrono::seconds;
+
+net::Address loopback() { return *net::Address::parse("127.0.0.1"); }
+constexpr uint16_t kMinPort = 47200;
+constexpr uint16_t kMaxPort = 47239;  // 20 pairs
+
+using Arg = std::variant<std::string, std::vector<std::string>, int64_t>;
+struct Key {
+  std::string name;
+  Arg value;
+};
+
+// `<cookie> <dict>` with the keys in the order given.
+std::string ng(const std::string& cookie, const std::vector<Key>& keys) {
+  std::string out = cookie + " ";
+  bencode::Writer w(out);
+  w.begin_dict();
+  for (const Key& k : keys) {
+    w.key(k.name);
+    if (const auto* s = std::get_if<std::string>(&k.value)) {
+      w.string(*s);
+    } else if (const auto* l = std::get_if<std::vector<std::string>>(&k.value)) {
+      w.begin_list();
+      for (const auto& item : *l) w.string(item);
+      w.end();
+    } else {
+      w.integer(std::get<int64_t>(k.value));
+    }
+  }
+  w.end();
+  return out;
+}
+
+std::string sdp_body(const std::string& address, uint16_t port, bool ice = false, bool second_stream = false) {
+  std::string s = "v=0\r\no=- 1234 1 IN IP4 " + address + "\r\ns=-\r\nc=IN IP4 " + address + "\r\nt=0 0\r\nm=audio " +
+                  std::to_string(port) + " RTP/AVP 0 8\r\na=rtpmap:0 PCMU/8000\r\n";
+  if (ice) {
+    s += "a=ice-ufrag:abcd\r\na=ice-pwd:0123456789abcdef012345\r\na=candidate:1 1 UDP 2130706431 " + address + " " +
+         std::to_string(port) + " typ host\r\n";
+  }
+  s += "a=sendrecv\r\n";
+  if (second_stream) s += "m=video " + std::to_string(port + 2) + " RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
+  return s;
+}
+
+std::vector<Key> offer_keys(const std::string& call_id, const std::string& sdp, const std::string& from_tag = "ft1") {
+  return {{"sdp", sdp},
+          {"ICE", std::string("remove")},
+          {"flags", std::vector<std::string>{"trust-address"}},
+          {"replace", std::vector<std::string>{"origin", "session-connection"}},
+          {"call-id", call_id},
+          {"received-from", std::vector<std::string>{"IP4", "192.0.2.10"}},
+          {"from-tag", from_tag},
+          {"command", std::string("offer")}};
+}
+
+std::vector<Key> answer_keys(const std::string& call_id, const std::string& sdp) {
+  return {{"sdp", sdp},
+          {"ICE", std::string("remove")},
+          {"replace", std::vector<std::string>{"origin", "session-connection"}},
+          {"call-id", call_id},
+          {"received-from", std::vector<std::string>{"IP4", "198.51.100.20"}},
+          {"from-tag", std::string("ft1")},
+          {"to-tag", std::string("tt1")},
+          {"command", std::string("answer")}};
+}
+
+// A decoded reply: the bytes stay alive with it.
+struct Reply {
+  std::string bytes;
+  std::string cookie;
+  std::optional<bencode::Document> doc;
+
+  explicit Reply(std::string b) : bytes(std::move(b)) {
+    size_t space = bytes.find(' ');
+    if (space == std::string::npos) return;
+    cookie = bytes.substr(0, space);
+    auto d = bencode::decode(std::string_view(bytes).substr(space + 1));
+    if (d) doc.emplace(std::move(*d));
+  }
+  std::string str(std::string_view key) const {
+    if (!doc) return "";
+    auto v = doc->root().find(key);
+    if (!v) return "";
+    auto s = v->as_string();
+    return s ? std::string(*s) : "";
+  }
+  bool has(std::string_view key) const { return doc && doc->root().find(key).has_value(); }
+};
+
+struct RelayPoint {
+  net::Address address;
+  uint16_t port = 0;
+  bool has_candidates = false;
+  std::string origin_address;
+};
+
+// The first stream's relay address and port in a rewritten SDP.
+RelayPoint relay_point(const std::string& body) {
+  auto parsed = sdp::parse_sdp(body);
+  EXPECT_TRUE(parsed.ok()) << body;
+  if (!parsed || parsed->media.empty() || !parsed->media[0].connection) return {};
+  const auto& m = parsed->media[0];
+  return {m.connection->address.value_or(net::Address{}), m.port, m.has_ice(),
+          std::string(parsed->origin.address_text)};
+}
+
+class NgServerTest : public ::testing::Test {
+ protected:
+  explicit NgServerTest(uint16_t max_port = kMaxPort)
+      : pool_(loopback(), kMinPort, max_port),
+        worker_({}, clock_, [this](const SessionKey& key) { controller_.on_session_timeout(key); }),
+        controller_(MediaControllerConfig{loopback(), {}, seconds(30)}, pool_, {&worker_}, clock_),
+        server_(controller_, clock_) {
+    worker_.start();
+  }
+  // The controller (destroyed before the worker) removes its sessions through the running worker.
+  ~NgServerTest() override = default;
+
+  Reply send(const std::string& message) {
+    auto r = server_.handle(message);
+    EXPECT_TRUE(r.has_value());
+    return Reply(r.value_or(""));
+  }
+  bool in_pool(uint16_t port) const { return port >= kMinPort && port <= kMaxPort; }
+
+  ManualClock clock_;
+  PortPool pool_;
+  RelayWorker worker_;
+  MediaController controller_;
+  NgServer server_;
+};
+
+TEST_F(NgServerTest, PingIsPong) {
+  Reply r = send(ng("c1", {{"command", std::string("ping")}}));
+  EXPECT_EQ(r.cookie, "c1");
+  EXPECT_EQ(r.str("result"), "pong");
+}
+
+TEST_F(NgServerTest, OfferAnswerQueryDelete) {
+  Reply offer = send(ng("c1", offer_keys("call-1", sdp_body("192.0.2.10", 5000, true))));
+  ASSERT_EQ(offer.str("result"), "ok") << offer.bytes;
+  RelayPoint to_b = relay_point(offer.str("sdp"));
+  EXPECT_EQ(to_b.address, loopback());
+  EXPECT_TRUE(in_pool(to_b.port)) << to_b.port;
+  EXPECT_FALSE(to_b.has_candidates);            // ICE removed
+  EXPECT_EQ(to_b.origin_address, "127.0.0.1");  // replace: origin
+  EXPECT_EQ(controller_.session_count(), 1U);
+  EXPECT_EQ(pool_.free_count(), pool_.capacity() - 2);
+
+  Reply answer = send(ng("c2", answer_keys("call-1", sdp_body("198.51.100.20", 6000))));
+  ASSERT_EQ(answer.str("result"), "ok") << answer.bytes;
+  RelayPoint to_a = relay_point(answer.str("sdp"));
+  EXPECT_EQ(to_a.address, loopback());
+  EXPECT_TRUE(in_pool(to_a.port));
+  EXPECT_NE(to_a.port, to_b.port);  // each side sends to its own leg
+
+  Reply query = send(ng("c3", {{"call-id", std::string("call-1")}, {"command", std::string("query")}}));
+  ASSERT_EQ(query.str("result"), "ok") << query.bytes;
+  ASSERT_TRUE(query.has("tags"));
+  auto tags = query.doc->root().find("tags");
+  EXPECT_TRUE(tags->find("ft1").has_value());
+  EXPECT_TRUE(tags->find("tt1").has_value());
+
+  Reply list = send(ng("c4", {{"command", std::string("list")}}));
+  ASSERT_TRUE(list.has("calls")) << list.bytes;
+  auto calls = list.doc->root().find("calls");
+  ASSERT_EQ(calls->size(), 1U);
+  EXPECT_EQ(calls->items().begin().operator*().as_string().value_or(""), "call-1");
+
+  Reply del = send(ng("c5", {{"call-id", std::string("call-1")},
+                             {"from-tag", std::string("ft1")},
+                             {"delete-delay", int64_t{0}},
+                             {"command", std::string("delete")}}));
+  EXPECT_EQ(del.str("result"), "ok") << del.bytes;
+  EXPECT_FALSE(del.has("warning"));
+  EXPECT_EQ(controller_.call_count(), 0U);
+  EXPECT_EQ(pool_.free_count(), pool_.capacity());
+  EXPECT_EQ(worker_.call([this] { return worker_.session_count(); }).value(), 0U);
+}
+
+TEST_F(NgServerTest, AnswerForUnknownCallIsAnError) {
+  Reply r = send(ng("c1", answer_keys("nope", sdp_body("198.51.100.20", 6000))));
+  EXPECT_EQ(r.str("result"), "error");
+  EXPECT_EQ(r.str("error-reason"), "Unknown call-id");
+}
+
+TEST_F(NgServerTest, DeleteOfUnknownCallWarnsOrFailsWhenFatal) {
+  Reply r = send(ng("c1", {{"call-id", std::string("nope")}, {"command", std::string("delete")}}));
+  EXPECT_EQ(r.str("result"), "ok");
+  EXPECT_EQ(r.str("warning"), "Call-ID not found or tags didn't match");
+  Reply f = send(ng("c2", {{"call-id", std::string("nope")},
+                           {"flags", std::vector<std::string>{"fatal"}},
+                           {"command", std::string("delete")}}));
+  EXPECT_EQ(f.str("result"), "error");
+  EXPECT_EQ(f.str("error-reason"), "Call-ID not found or tags didn't match");
+}
+
+TEST_F(NgServerTest, UnknownCommandAndMalformedBodies) {
+  Reply unknown = send(ng("c1", {{"command", std::string("frobnicate")}}));
+  EXPECT_EQ(unknown.str("result"), "error");
+  EXPECT_EQ(unknown.str("error-reason"), "Unrecognized command");
+
+  Reply garbage = send("c2 d7:command");
+  EXPECT_EQ(garbage.cookie, "c2");
+  EXPECT_EQ(garbage.str("result"), "error");
+  EXPECT_FALSE(garbage.str("error-reason").empty());
+
+  Reply no_sdp = send(
+      ng("c3", {{"call-id", std::string("x")}, {"from-tag", std::string("f")}, {"command", std::string("offer")}}));
+  EXPECT_EQ(no_sdp.str("result"), "error");
+
+  Reply bad_sdp = send(ng("c4", offer_keys("x", "this is not SDP")));
+  EXPECT_EQ(bad_sdp.str("result"), "error");
+  EXPECT_EQ(controller_.call_count(), 0U);
+
+  EXPECT_FALSE(server_.handle("nocookie").has_value());
+  EXPECT_FALSE(server_.handle(" d7:command4:pinge").has_value());
+  EXPECT_EQ(server_.counters().dropped, 2U);
+}
+
+TEST_F(NgServerTest, UnknownFlagIsAWarning) {
+  auto keys = offer_keys("call-w", sdp_body("192.0.2.10", 5000));
+  keys[2].value = std::vector<std::string>{"trust-address", "no-such-flag"};
+  Reply r = send(ng("c1", keys));
+  EXPECT_EQ(r.str("result"), "ok");
+  EXPECT_NE(r.str("warning").find("no-such-flag"), std::string::npos) << r.bytes;
+}
+
+TEST_F(NgServerTest, RetransmittedCookieGetsTheSameReplyWithoutASecondSession) {
+  std::string message = ng("retrans-1", offer_keys("call-r", sdp_body("192.0.2.10", 5000)));
+  auto first = server_.handle(message);
+  size_t free_after_first = pool_.free_count();
+  auto second = server_.handle(message);
+  ASSERT_TRUE(first && second);
+  EXPECT_EQ(*first, *second);
+  EXPECT_EQ(server_.counters().retransmissions, 1U);
+  EXPECT_EQ(controller_.session_count(), 1U);
+  EXPECT_EQ(pool_.free_count(), free_after_first);
+
+  // A new cookie is a new request: the re-offer keeps the branch's session and ports.
+  Reply again = send(ng("retrans-2", offer_keys("call-r", sdp_body("192.0.2.10", 5000))));
+  EXPECT_EQ(relay_point(again.str("sdp")).port, relay_point(Reply(*first).str("sdp")).port);
+  EXPECT_EQ(controller_.session_count(), 1U);
+
+  // After the cache lifetime the entry is gone.
+  clock_.advance(seconds(31));
+  (void)send(ng("other", {{"command", std::string("ping")}}));
+  EXPECT_EQ(server_.cached(), 1U);
+}
+
+TEST_F(NgServerTest, DeleteDelayAndTimeout) {
+  ASSERT_EQ(send(ng("c1", offer_keys("call-d", sdp_body("192.0.2.10", 5000)))).str("result"), "ok");
+  Reply del = send(
+      ng("c2", {{"call-id", std::string("call-d")}, {"delete-delay", int64_t{5}}, {"command", std::string("delete")}}));
+  EXPECT_EQ(del.str("result"), "ok");
+  controller_.tick();
+  EXPECT_EQ(controller_.call_count(), 1U);  // still within the delay
+  clock_.advance(seconds(6));
+  controller_.tick();
+  EXPECT_EQ(controller_.call_count(), 0U);
+  EXPECT_EQ(pool_.free_count(), pool_.capacity());
+
+  // A worker's inactivity report ends the call on the next tick.
+  ASSERT_EQ(send(ng("c3", offer_keys("call-t", sdp_body("192.0.2.10", 5000)))).str("result"), "ok");
+  controller_.on_session_timeout(SessionKey{"call-t", "ft1", "#0"});
+  controller_.tick();
+  EXPECT_EQ(controller_.call_count(), 0U);
+  EXPECT_EQ(controller_.counters().timeouts, 1U);
+  EXPECT_EQ(pool_.free_count(), pool_.capacity());
+}
+
+TEST_F(NgServerTest, ForkedBranchesGetOneSessionEach) {
+  auto a = offer_keys("call-f", sdp_body("192.0.2.10", 5000));
+  a.push_back({"via-branch", std::string("z9hG4bK.1")});
+  auto b = offer_keys("call-f", sdp_body("192.0.2.10", 5000));
+  b.push_back({"via-branch", std::string("z9hG4bK.2")});
+  Reply ra = send(ng("c1", a));
+  Reply rb = send(ng("c2", b));
+  EXPECT_NE(relay_point(ra.str("sdp")).port, relay_point(rb.str("sdp")).port);
+  EXPECT_EQ(controller_.session_count(), 2U);
+  Reply del = send(ng("c3", {{"call-id", std::string("call-f")},
+                             {"via-branch", std::string("z9hG4bK.1")},
+                             {"command", std::string("delete")}}));
+  EXPECT_EQ(del.str("result"), "ok");
+  EXPECT_EQ(controller_.session_count(), 1U);
+}
+
+// 3 pairs: one two-stream offer needs 4.
+class NgServerSmallPoolTest : public NgServerTest {
+ protected:
+  NgServerSmallPoolTest() : NgServerTest(kMinPort + 5) {}
+};
+
+TEST_F(NgServerSmallPoolTest, PortExhaustionLeavesNothingAllocated) {
+  Reply two = send(ng("c1", offer_keys("call-x", sdp_body("192.0.2.10", 5000, false, true))));
+  EXPECT_EQ(two.str("result"), "error");
+  EXPECT_EQ(two.str("error-reason"), "Ran out of ports");
+  EXPECT_EQ(controller_.call_count(), 0U);
+  EXPECT_EQ(pool_.free_count(), pool_.capacity());
+  EXPECT_EQ(worker_.call([this] { return worker_.session_count(); }).value(), 0U);
+
+  ASSERT_EQ(send(ng("c2", offer_keys("call-y", sdp_body("192.0.2.10", 5000)))).str("result"), "ok");
+  Reply full = send(ng("c3", offer_keys("call-z", sdp_body("192.0.2.10", 5000))));
+  EXPECT_EQ(full.str("error-reason"), "Ran out of ports");
+  EXPECT_EQ(controller_.call_count(), 1U);
+}
+
+// A UDP socket on 127.0.0.1 with an ephemeral port.
+class Socket {
+ public:
+  Socket() {
+    fd_.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    sockaddr_storage ss{};
+    socklen_t len = net::Endpoint{loopback(), 0}.to_sockaddr(ss);
+    EXPECT_EQ(::bind(fd_.get(), reinterpret_cast<sockaddr*>(&ss), len), 0);
+    len = sizeof ss;
+    EXPECT_EQ(::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len), 0);
+    self_ = *net::Endpoint::from_sockaddr(ss, len);
+  }
+  uint16_t port() const { return self_.port; }
+  void send(std::string_view data, uint16_t port) const {
+    sockaddr_storage ss{};
+    socklen_t len = net::Endpoint{loopback(), port}.to_sockaddr(ss);
+    ASSERT_EQ(::sendto(fd_.get(), data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&ss), len),
+              static_cast<ssize_t>(data.size()));
+  }
+  // The next datagram, or "" when none came within 10 s.
+  std::string receive() const {
+    pollfd p{fd_.get(), POLLIN, 0};
+    if (::poll(&p, 1, 10000) <= 0) return {};
+    std::string buf(70000, '\0');
+    ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), 0);
+    buf.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    return buf;
+  }
+
+ private:
+  UniqueFd fd_;
+  net::Endpoint self_;
+};
+
+std::string rtp_packet(uint16_t seq, char fill) {
+  std::string p = {'\x80', '\x00', static_cast<char>(seq >> 8), static_cast<char>(seq & 0xff), 0, 0, 0, 1, 0, 0, 0, 7};
+  p.append(20, fill);
+  return p;
+}
+
+TEST_F(NgServerTest, EndToEndOverUdp) {
+  ASSERT_TRUE(server_.bind(net::Endpoint{loopback(), 0}).ok());
+  std::thread loop([this] { server_.serve(); });
+  Socket control;
+  Socket phone_a;
+  Socket phone_b;
+
+  control.send(ng("e1", offer_keys("call-e", sdp_body("127.0.0.1", phone_a.port()))), server_.local_endpoint().port);
+  Reply offer(control.receive());
+  control.send(ng("e2", answer_keys("call-e", sdp_body("127.0.0.1", phone_b.port()))), server_.local_endpoint().port);
+  Reply answer(control.receive());
+  ASSERT_EQ(offer.str("result"), "ok") << offer.bytes;
+  ASSERT_EQ(answer.str("result"), "ok") << answer.bytes;
+  uint16_t b_sends_to = relay_point(offer.str("sdp")).port;
+  uint16_t a_sends_to = relay_point(answer.str("sdp")).port;
+
+  std::string from_a = rtp_packet(1, 'a');
+  phone_a.send(from_a, a_sends_to);
+  EXPECT_EQ(phone_b.receive(), from_a);
+  std::string from_b = rtp_packet(9, 'b');
+  phone_b.send(from_b, b_sends_to);
+  EXPECT_EQ(phone_a.receive(), from_b);
+
+  server_.stop();
+  loop.join();
+}
+
+}  // namespace
+}  // namespace pinhole::media
