@@ -47,7 +47,9 @@ BorderRuntime::BorderRuntime(const BorderSettings& settings, MetricsRegistry& me
                          [b] { return static_cast<double>(b->size()); });
 }
 
-BorderRuntime::~BorderRuntime() { stop(); }
+// The daemon calls stop() first; otherwise destroying the timer cancels its wait, and the handler
+// returns on operation_aborted before touching anything.
+BorderRuntime::~BorderRuntime() = default;
 
 void BorderRuntime::start(boost::asio::io_context& io) {
   timer_ = std::make_unique<Timer>(Timer{boost::asio::steady_timer(io), bindings_, expired_});
