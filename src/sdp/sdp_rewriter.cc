@@ -40,20 +40,6 @@ bool is_ice_attribute(std::string_view name) {
   return name == "candidate" || name == "remote-candidates" || name == "end-of-candidates" || name.starts_with("ice-");
 }
 
-// The same space-separated tokenising as the parser, for finding a token's place in a line.
-std::string_view next_token(std::string_view& rest) {
-  size_t start = rest.find_first_not_of(' ');
-  if (start == std::string_view::npos) {
-    rest = {};
-    return {};
-  }
-  size_t end = rest.find(' ', start);
-  if (end == std::string_view::npos) end = rest.size();
-  std::string_view token = rest.substr(start, end - start);
-  rest.remove_prefix(end);
-  return token;
-}
-
 size_t offset_in(std::string_view outer, std::string_view inner) {
   return static_cast<size_t>(inner.data() - outer.data());
 }
@@ -109,8 +95,8 @@ void write_candidates(Writer& w, const StreamPlan& p) {
 
 void write_media_line(Writer& w, std::string_view value, uint16_t port) {
   std::string_view rest = value;
-  next_token(rest);                                // media
-  std::string_view port_token = next_token(rest);  // port[/count]: the relay gives one port
+  next_sdp_token(rest);                                // media
+  std::string_view port_token = next_sdp_token(rest);  // port[/count]: the relay gives one port
   size_t at = offset_in(value, port_token);
   std::string v(value.substr(0, at));
   v += std::to_string(port);
@@ -121,11 +107,11 @@ void write_media_line(Writer& w, std::string_view value, uint16_t port) {
 void write_rtcp_line(Writer& w, std::string_view value, const StreamPlan& p) {
   std::string v = std::to_string(p.rtcp_port);
   std::string_view rest = value;
-  next_token(rest);  // the old port
+  next_sdp_token(rest);  // the old port
   std::string_view address_part = rest;
-  next_token(rest);  // IN
-  next_token(rest);  // IP4 | IP6
-  std::string_view address = next_token(rest);
+  next_sdp_token(rest);  // IN
+  next_sdp_token(rest);  // IP4 | IP6
+  std::string_view address = next_sdp_token(rest);
   if (!address.empty()) {
     // It named an address (RFC 3605): name ours, unless the stream keeps its RFC 2543 hold and
     // this address says hold too.

@@ -65,21 +65,6 @@ bool known_type(char c) {
   }
 }
 
-// The next space-separated token of `rest` (runs of spaces count as one separator: some phones
-// pad), consumed from it; "" at the end.
-std::string_view next_token(std::string_view& rest) {
-  size_t start = rest.find_first_not_of(' ');
-  if (start == std::string_view::npos) {
-    rest = {};
-    return {};
-  }
-  size_t end = rest.find(' ', start);
-  if (end == std::string_view::npos) end = rest.size();
-  std::string_view token = rest.substr(start, end - start);
-  rest.remove_prefix(end);
-  return token;
-}
-
 bool all_spaces(std::string_view s) { return s.find_first_not_of(' ') == std::string_view::npos; }
 
 bool is_digits(std::string_view s) {
@@ -137,12 +122,12 @@ Result<Origin> parse_origin(std::string_view value, size_t line) {
   Origin o;
   o.line = line;
   std::string_view rest = value;
-  o.username = next_token(rest);
-  o.session_id = next_token(rest);
-  o.version_text = next_token(rest);
-  o.net_type = next_token(rest);
-  o.address_type = next_token(rest);
-  o.address_text = next_token(rest);
+  o.username = next_sdp_token(rest);
+  o.session_id = next_sdp_token(rest);
+  o.version_text = next_sdp_token(rest);
+  o.net_type = next_sdp_token(rest);
+  o.address_type = next_sdp_token(rest);
+  o.address_text = next_sdp_token(rest);
   if (o.address_text.empty() || !all_spaces(rest)) return sdp_error(kErrBadOrigin);
   // The version is a number we may have to increment (RFC 3264 §8); 20 digits can still overflow.
   auto version = parse_number<uint64_t>(o.version_text, 20, std::numeric_limits<uint64_t>::max());
@@ -157,9 +142,9 @@ Result<MediaDescription> parse_media(std::string_view value, size_t line) {
   MediaDescription m;
   m.first_line = line;
   std::string_view rest = value;
-  m.media = next_token(rest);
-  std::string_view port_text = next_token(rest);
-  m.proto = next_token(rest);
+  m.media = next_sdp_token(rest);
+  std::string_view port_text = next_sdp_token(rest);
+  m.proto = next_sdp_token(rest);
   if (m.media.empty() || m.proto.empty()) return sdp_error(kErrBadMedia);
   std::string_view count_text;
   if (size_t slash = port_text.find('/'); slash != std::string_view::npos) {
@@ -172,7 +157,7 @@ Result<MediaDescription> parse_media(std::string_view value, size_t line) {
   auto port = parse_port(port_text);
   if (!port) return sdp_error(kErrBadPort);
   m.port = *port;
-  for (std::string_view fmt = next_token(rest); !fmt.empty(); fmt = next_token(rest)) m.formats.push_back(fmt);
+  for (std::string_view fmt = next_sdp_token(rest); !fmt.empty(); fmt = next_sdp_token(rest)) m.formats.push_back(fmt);
   if (m.formats.empty()) return sdp_error(kErrBadMedia);  // RFC 8866: at least one fmt, even when disabled
   return m;
 }
@@ -181,13 +166,13 @@ Result<RtcpAttribute> parse_rtcp(std::string_view value, size_t line) {
   RtcpAttribute r;
   r.line = line;
   std::string_view rest = value;
-  auto port = parse_port(next_token(rest));
+  auto port = parse_port(next_sdp_token(rest));
   if (!port) return sdp_error(kErrBadRtcp);
   r.port = *port;
   if (all_spaces(rest)) return r;
-  std::string_view net_type = next_token(rest);
-  std::string_view address_type = next_token(rest);
-  std::string_view address = next_token(rest);
+  std::string_view net_type = next_sdp_token(rest);
+  std::string_view address_type = next_sdp_token(rest);
+  std::string_view address = next_sdp_token(rest);
   if (net_type != "IN" || (address_type != "IP4" && address_type != "IP6") || !all_spaces(rest))
     return sdp_error(kErrBadRtcp);
   if (address.empty()) return sdp_error(kErrBadRtcp);
@@ -210,14 +195,14 @@ Result<IceCandidate> parse_candidate(std::string_view value, size_t line) {
   IceCandidate c;
   c.line = line;
   std::string_view rest = value;
-  c.foundation = next_token(rest);
-  auto component = parse_number<uint16_t>(next_token(rest), 3, 256);
-  c.transport = next_token(rest);
-  auto priority = parse_number<uint32_t>(next_token(rest), 10, std::numeric_limits<uint32_t>::max());
-  c.address_text = next_token(rest);
-  auto port = parse_port(next_token(rest));
-  std::string_view typ = next_token(rest);
-  c.type = next_token(rest);
+  c.foundation = next_sdp_token(rest);
+  auto component = parse_number<uint16_t>(next_sdp_token(rest), 3, 256);
+  c.transport = next_sdp_token(rest);
+  auto priority = parse_number<uint32_t>(next_sdp_token(rest), 10, std::numeric_limits<uint32_t>::max());
+  c.address_text = next_sdp_token(rest);
+  auto port = parse_port(next_sdp_token(rest));
+  std::string_view typ = next_sdp_token(rest);
+  c.type = next_sdp_token(rest);
   if (c.foundation.empty() || c.foundation.size() > 32 || !component || *component == 0 || c.transport.empty() ||
       !priority || c.address_text.empty() || !port || typ != "typ" || c.type.empty())
     return sdp_error(kErrBadCandidate);
@@ -227,8 +212,8 @@ Result<IceCandidate> parse_candidate(std::string_view value, size_t line) {
   c.address = candidate_address(c.address_text);
   // Extension attributes come in name/value pairs (RFC 8839 §5.1); raddr and rport are the ones
   // a relay needs. A lone trailing name is tolerated: nothing here depends on it.
-  for (std::string_view name = next_token(rest); !name.empty(); name = next_token(rest)) {
-    std::string_view v = next_token(rest);
+  for (std::string_view name = next_sdp_token(rest); !name.empty(); name = next_sdp_token(rest)) {
+    std::string_view v = next_sdp_token(rest);
     if (name == "raddr") {
       if (v.empty()) return sdp_error(kErrBadCandidate);
       c.related_address_text = v;
@@ -309,6 +294,19 @@ Status split_lines(std::string_view body, const SdpLimits& limits, std::vector<L
 
 }  // namespace
 
+std::string_view next_sdp_token(std::string_view& rest) {
+  size_t start = rest.find_first_not_of(' ');
+  if (start == std::string_view::npos) {
+    rest = {};
+    return {};
+  }
+  size_t end = rest.find(' ', start);
+  if (end == std::string_view::npos) end = rest.size();
+  std::string_view token = rest.substr(start, end - start);
+  rest.remove_prefix(end);
+  return token;
+}
+
 std::string_view direction_name(Direction d) {
   switch (d) {
     case Direction::kSendRecv:
@@ -343,9 +341,9 @@ Result<Connection> parse_connection(std::string_view value) {
   Connection c;
   c.value = value;
   std::string_view rest = value;
-  std::string_view net_type = next_token(rest);
-  std::string_view address_type = next_token(rest);
-  std::string_view address = next_token(rest);
+  std::string_view net_type = next_sdp_token(rest);
+  std::string_view address_type = next_sdp_token(rest);
+  std::string_view address = next_sdp_token(rest);
   if (net_type != "IN" || (address_type != "IP4" && address_type != "IP6") || address.empty() || !all_spaces(rest))
     return sdp_error(kErrBadConnection);
   // Multicast: IP4 "/ttl[/count]", IP6 "/count" (RFC 8866 §5.7). Kept as text: a relay answers

@@ -35,6 +35,10 @@ struct Line {
 enum class Direction : uint8_t { kSendRecv, kSendOnly, kRecvOnly, kInactive };
 // "sendrecv", "sendonly", "recvonly", "inactive": the attribute names.
 std::string_view direction_name(Direction d);
+// The next space-separated token of `rest` (runs of spaces count as one separator: some phones
+// pad), consumed from it; "" at the end. The parser's tokenising, shared with the rewriter so
+// that it finds a token where the parser did.
+std::string_view next_sdp_token(std::string_view& rest);
 // The direction an attribute name stands for; nullopt for any other attribute.
 std::optional<Direction> direction_from_name(std::string_view name);
 

@@ -26,20 +26,7 @@ namespace {
 
 using namespace pinhole::media;
 
-// A copy of `text` in a heap block of exactly its size.
-struct OwnedText {
-  std::unique_ptr<char[]> buf;
-  std::string_view view;
-  explicit OwnedText(std::string_view text) : buf(new char[text.size() + (text.empty() ? 1 : 0)]) {
-    if (!text.empty()) std::memcpy(buf.get(), text.data(), text.size());
-    view = std::string_view(buf.get(), text.size());
-  }
-};
-
-void inside(std::string_view outer, std::string_view v) {
-  if (v.empty()) return;
-  FUZZ_CHECK(v.data() >= outer.data() && v.data() + v.size() <= outer.data() + outer.size());
-}
+using pinhole::fuzz::OwnedText;
 
 // The scanner over `text` in one go, and in three pieces cut where the input says.
 void check_scanner(std::string_view text, bool decoded) {
@@ -90,10 +77,10 @@ void check_value(std::string_view text) {
     if (command) {
       for (std::string_view v : {command->command, command->call_id, command->from_tag, command->to_tag,
                                  command->via_branch, command->sdp, command->label, command->media_address}) {
-        inside(text, v);
+        fuzz_check_inside(text, v);
       }
-      for (std::string_view v : command->unknown_keys) inside(text, v);
-      for (std::string_view v : command->unknown_flags) inside(text, v);
+      for (std::string_view v : command->unknown_keys) fuzz_check_inside(text, v);
+      for (std::string_view v : command->unknown_flags) fuzz_check_inside(text, v);
       FUZZ_CHECK(command->direction.size() <= 2);
       FUZZ_CHECK(ng_warning(*command).size() <= kNgMaxWarning);
     } else {
@@ -108,8 +95,8 @@ void check_message(std::string_view message) {
   splitter.append(message);
   NgStreamSplitter::Frame first = splitter.next();
   if (!frame) return;
-  inside(message, frame->cookie);
-  inside(message, frame->body);
+  fuzz_check_inside(message, frame->cookie);
+  fuzz_check_inside(message, frame->body);
   // A complete message on a stream comes out whole, with the same cookie.
   if (first.kind == NgStreamSplitter::Kind::kMessage) {
     FUZZ_CHECK(first.message.cookie == frame->cookie);

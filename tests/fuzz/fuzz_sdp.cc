@@ -26,42 +26,30 @@ namespace {
 using namespace pinhole;
 using namespace pinhole::sdp;
 
-struct OwnedText {
-  std::unique_ptr<char[]> buf;
-  std::string_view view;
-  explicit OwnedText(std::string_view text) : buf(new char[text.size() + (text.empty() ? 1 : 0)]) {
-    if (!text.empty()) std::memcpy(buf.get(), text.data(), text.size());
-    view = std::string_view(buf.get(), text.size());
-  }
-};
-
-void inside(std::string_view outer, std::string_view v) {
-  if (v.empty()) return;
-  FUZZ_CHECK(v.data() >= outer.data() && v.data() + v.size() <= outer.data() + outer.size());
-}
+using pinhole::fuzz::OwnedText;
 
 void check_views(const SessionDescription& s) {
   std::string_view b = s.body;
-  for (const Line& l : s.lines) inside(b, l.value);
+  for (const Line& l : s.lines) fuzz_check_inside(b, l.value);
   for (std::string_view v :
        {s.origin.username, s.origin.session_id, s.origin.version_text, s.origin.address_text, s.session_name})
-    inside(b, v);
+    fuzz_check_inside(b, v);
   for (const MediaDescription& m : s.media) {
     FUZZ_CHECK(m.first_line < m.end_line && m.end_line <= s.lines.size());
     FUZZ_CHECK(s.lines[m.first_line].type == 'm');
     FUZZ_CHECK(!m.formats.empty());
-    for (std::string_view f : m.formats) inside(b, f);
+    for (std::string_view f : m.formats) fuzz_check_inside(b, f);
     FUZZ_CHECK(m.disabled() || m.connection.has_value());
-    if (m.connection) inside(b, m.connection->value);
+    if (m.connection) fuzz_check_inside(b, m.connection->value);
     for (const IceCandidate& c : m.candidates) {
       FUZZ_CHECK(c.line > m.first_line && c.line < m.end_line);
       FUZZ_CHECK(c.component >= 1 && c.component <= 256);
-      inside(b, c.foundation);
-      inside(b, c.address_text);
-      inside(b, c.related_address_text);
+      fuzz_check_inside(b, c.foundation);
+      fuzz_check_inside(b, c.address_text);
+      fuzz_check_inside(b, c.related_address_text);
     }
-    inside(b, m.ice_ufrag);
-    inside(b, m.ice_pwd);
+    fuzz_check_inside(b, m.ice_ufrag);
+    fuzz_check_inside(b, m.ice_pwd);
   }
 }
 

@@ -22,20 +22,7 @@ namespace {
 
 using namespace pinhole::sip;
 
-// A copy of `text` in a heap block of exactly its size.
-struct OwnedText {
-  std::unique_ptr<char[]> buf;
-  std::string_view view;
-  explicit OwnedText(std::string_view text) : buf(new char[text.size() + (text.empty() ? 1 : 0)]) {
-    if (!text.empty()) std::memcpy(buf.get(), text.data(), text.size());
-    view = std::string_view(buf.get(), text.size());
-  }
-};
-
-void inside(std::string_view outer, std::string_view v) {
-  if (v.empty()) return;
-  FUZZ_CHECK(v.data() >= outer.data() && v.data() + v.size() <= outer.data() + outer.size());
-}
+using pinhole::fuzz::OwnedText;
 
 // RFC 3261 §19.1.4: scheme and host compare case-insensitively, and an unreserved character
 // equals its %HH escape. Respelling `u` that way must give a URI that parses and compares equal.
@@ -66,7 +53,7 @@ std::optional<Uri> parse_and_check(std::string_view text) {
   const Uri& u = *r;
   FUZZ_CHECK(u.raw == text);
   for (std::string_view v : {u.scheme_text, u.user, u.password, u.host, u.port_text, u.params, u.headers, u.opaque})
-    inside(text, v);
+    fuzz_check_inside(text, v);
   FUZZ_CHECK(u.scheme_text.size() < text.size() && text[u.scheme_text.size()] == ':');
   if (u.is_sip()) {
     FUZZ_CHECK(!u.host.empty());
@@ -77,8 +64,8 @@ std::optional<Uri> parse_and_check(std::string_view text) {
   (void)u.loose_route();
   (void)u.param("user");
   for_each_uri_param(u.params, [&](const Param& p) {
-    inside(text, p.name);
-    inside(text, p.value);
+    fuzz_check_inside(text, p.name);
+    fuzz_check_inside(text, p.value);
   });
   // Unescaping never grows a string.
   FUZZ_CHECK(unescape(u.user).size() <= u.user.size());
