@@ -103,18 +103,25 @@ TEST(PortPool, MovedLeaseReleasesOnce) {
 }
 
 TEST(PortPool, PairHeldBySomeoneElseIsSkippedAndCounted) {
-  uint16_t lo = base_port(26);
-  PortPool pool(loopback(), lo, static_cast<uint16_t>(lo + 3));  // two pairs
-  uint16_t first = static_cast<uint16_t>(lo + (lo % 2));
-  // Occupy the RTCP half of the first pair.
-  int blocker = ::socket(AF_INET, SOCK_DGRAM, 0);
-  ASSERT_GE(blocker, 0);
-  sockaddr_storage ss{};
-  socklen_t len = net::Endpoint{loopback(), static_cast<uint16_t>(first + 1)}.to_sockaddr(ss);
-  if (::bind(blocker, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
-    ::close(blocker);
-    GTEST_SKIP() << "test port busy";
+  // Occupy the RTCP half of the first pair of a range; a range whose port is already taken by
+  // someone else is replaced by another one (bounded), never skipped.
+  uint16_t lo = 0;
+  uint16_t first = 0;
+  int blocker = -1;
+  for (uint16_t attempt = 0; attempt < 15 && blocker < 0; ++attempt) {
+    lo = static_cast<uint16_t>(base_port(26) + 1000 * attempt);
+    first = static_cast<uint16_t>(lo + (lo % 2));
+    blocker = ::socket(AF_INET, SOCK_DGRAM, 0);
+    ASSERT_GE(blocker, 0);
+    sockaddr_storage ss{};
+    socklen_t len = net::Endpoint{loopback(), static_cast<uint16_t>(first + 1)}.to_sockaddr(ss);
+    if (::bind(blocker, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
+      ::close(blocker);
+      blocker = -1;
+    }
   }
+  ASSERT_GE(blocker, 0) << "no free test port found to block";
+  PortPool pool(loopback(), lo, static_cast<uint16_t>(lo + 3));  // two pairs
   auto lease = pool.allocate(false);
   ASSERT_TRUE(lease.ok());
   EXPECT_NE(lease->rtp_port(), first);
