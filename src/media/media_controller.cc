@@ -211,9 +211,14 @@ std::string MediaController::offer(std::string_view cookie, const NgCommand& com
   if (new_branch) call.branches.push_back(std::move(fresh));
   if (new_call) ++counters_.calls_created;
 
-  std::string warning = ng_warning(command);
+  return sdp_reply(cookie, command, rewritten->body);
+}
+
+// The ok reply of offer/answer: the rewritten SDP, and a warning naming what was ignored.
+std::string MediaController::sdp_reply(std::string_view cookie, const NgCommand& command, std::string_view body) {
+  std::string warning = ng_warning(command);  // NgReply holds views: both strings outlive the encoding
   NgReply reply;
-  reply.sdp = rewritten->body;
+  reply.sdp = body;
   reply.warning = warning;
   return encode_ng_reply(cookie, reply);
 }
@@ -252,11 +257,7 @@ std::string MediaController::answer(std::string_view cookie, const NgCommand& co
   if (!rewritten) return error_reply(cookie, rewritten.error().what);
   branch->previous[1] = sdp::PreviousRewrite{rewritten->version, rewritten->content_hash};
 
-  std::string warning = ng_warning(command);
-  NgReply reply;
-  reply.sdp = rewritten->body;
-  reply.warning = warning;
-  return encode_ng_reply(cookie, reply);
+  return sdp_reply(cookie, command, rewritten->body);
 }
 
 std::string MediaController::remove(std::string_view cookie, const NgCommand& command) {

@@ -100,6 +100,7 @@ class MediaController {
 
   std::string offer(std::string_view cookie, const NgCommand& command);
   std::string answer(std::string_view cookie, const NgCommand& command);
+  static std::string sdp_reply(std::string_view cookie, const NgCommand& command, std::string_view body);
   std::string remove(std::string_view cookie, const NgCommand& command);
   std::string query(std::string_view cookie, const NgCommand& command);
   std::string list(std::string_view cookie, const NgCommand& command);
