@@ -1,0 +1,52 @@
+#include "ua/ua_config.h"
+
+#include <string>
+
+#include "sip/uri.h"
+
+namespace pinhole::ua {
+namespace {
+
+bool starts_with_nocase(std::string_view text, std::string_view prefix) {
+  if (text.size() < prefix.size()) return false;
+  for (size_t i = 0; i < prefix.size(); ++i) {
+    char c = text[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != prefix[i]) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<OutboundProxy> parse_outbound_proxy(std::string_view spec) {
+  OutboundProxy out;
+  if (starts_with_nocase(spec, "tcp:") || starts_with_nocase(spec, "udp:")) {
+    out.transport = starts_with_nocase(spec, "tcp:") ? net::Transport::kTcp : net::Transport::kUdp;
+    std::string_view hostport = spec.substr(4);
+    if (hostport.empty()) return bad_request("outbound proxy: host missing");
+    out.uri = "sip:" + std::string(hostport) + ";transport=" + std::string(net::transport_name(out.transport));
+  } else if (starts_with_nocase(spec, "sip:")) {
+    out.uri = std::string(spec);
+  } else {
+    return bad_request("outbound proxy: expected tcp:HOST:PORT, udp:HOST:PORT or a sip: URI");
+  }
+  auto uri = sip::parse_uri(out.uri);
+  if (!uri || uri->scheme != sip::UriScheme::kSip || uri->host.empty()) {
+    return bad_request("outbound proxy: not a valid sip URI / host:port");
+  }
+  if (uri->has_user) return bad_request("outbound proxy: a user part makes no sense here");
+  std::string_view t = uri->transport();
+  if (!t.empty()) {
+    auto transport = net::parse_transport(t);
+    if (!transport || (*transport != net::Transport::kUdp && *transport != net::Transport::kTcp)) {
+      return bad_request("outbound proxy: only udp and tcp transports are supported");
+    }
+    out.transport = *transport;
+  } else {
+    out.transport = net::Transport::kUdp;
+  }
+  return out;
+}
+
+}  // namespace pinhole::ua

@@ -1,0 +1,63 @@
+// The UA's settings (what the `pinhole-ua` CLI and an application fill in) and the parsing of
+// the outbound-proxy spec ("tcp:HOST:PORT", "udp:HOST:PORT" or a SIP URI).
+//
+// Threads: plain values; build them on any thread and hand a copy to the UserAgent.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+#include "net/transport.h"
+
+namespace pinhole::ua {
+
+// Where every request goes: the outbound proxy as a SIP URI for the RFC 3263 resolver. It is
+// resolved once and the first target is pinned for the registration's life, so that refreshes
+// never hop to another cluster node (and lose the NAT mapping).
+struct OutboundProxy {
+  std::string uri;  // "sip:HOST[:PORT];transport=tcp"
+  net::Transport transport = net::Transport::kUdp;
+};
+
+// "tcp:HOST[:PORT]" / "udp:HOST[:PORT]" (HOST a name, an IPv4 address or a [bracketed] IPv6
+// address) or "sip:HOST[:PORT][;transport=tcp|udp]". TLS and WebSocket are not in this slice.
+// Errors (status 400) name what is wrong.
+Result<OutboundProxy> parse_outbound_proxy(std::string_view spec);
+
+struct UaConfig {
+  std::string aor;       // "sip:alice@example.com": To/From; its host is the registrar domain
+  std::string user;      // digest user name; empty: the AOR's user part
+  std::string password;  // digest password
+  OutboundProxy proxy;
+  uint32_t expires = 600;  // asked for in REGISTER
+  std::string user_agent = "pinhole-ua";
+
+  // RFC 5626 outbound: +sip.instance, reg-id, ;ob and Supported: path, outbound.
+  bool outbound = true;
+  std::string instance_id;  // "urn:uuid:..."; see instance_id.h for the persisted one
+  uint32_t reg_id = 1;
+  bool via_alias = true;  // RFC 5923 ;alias on TCP/TLS Via
+
+  // Keepalive interval when the registrar sends no Flow-Timer (RFC 5626 §4.4.1 suggests 30 s on
+  // UDP and 120 s on TCP; 0 picks those).
+  std::chrono::milliseconds keepalive_interval{0};
+  // How long a CRLF ping or STUN Binding may stay unanswered before the flow counts as dead
+  // (RFC 5626 §4.4.1: 10 s).
+  std::chrono::milliseconds pong_timeout{std::chrono::seconds(10)};
+
+  // RFC 3261 Timer T1 (UDP retransmission start) and the transaction timeout (64*T1).
+  std::chrono::milliseconds t1{500};
+  std::chrono::milliseconds transaction_timeout{32000};
+  // RFC 5626 §4.5 base time when every flow failed (base-time 30 s, max-time 1800 s); tests
+  // shorten it.
+  std::chrono::milliseconds backoff_base{std::chrono::seconds(30)};
+  std::chrono::milliseconds backoff_base_after_success{std::chrono::seconds(90)};
+  std::chrono::milliseconds backoff_max{std::chrono::seconds(1800)};
+  // TCP connect timeout.
+  std::chrono::milliseconds connect_timeout{std::chrono::seconds(10)};
+};
+
+}  // namespace pinhole::ua
