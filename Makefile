@@ -4,13 +4,14 @@
 #   make bench  build the release preset and run the parser benchmark
 #   make bench-signaling  pinhole vs Kamailio 5.6, CPU per REGISTER and per call (bench/signaling.sh)
 #   make bench-registrar  pinhole vs Kamailio 5.6 as registrars, CPU per authenticated REGISTER (bench/registrar.sh)
+#   make bench-media  pinhole-media vs rtpengine (userspace), CPU per relayed RTP packet, loss, latency (bench/media.sh)
 #   make fuzz   run every fuzz target for FUZZ_SECONDS (default 300)
 #   make format clang-format the sources
 
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 300
 
-.PHONY: all deps build test run bench bench-signaling bench-registrar fuzz format clean
+.PHONY: all deps build test run bench bench-signaling bench-registrar bench-media fuzz format clean
 
 all: build
 
@@ -50,6 +51,11 @@ bench-registrar: deps
 	cmake --preset release
 	cmake --build --preset release --target pinhole
 	PINHOLE_BIN=build/release/src/app/pinhole bash bench/registrar.sh
+
+bench-media: deps
+	cmake --preset release
+	cmake --build --preset release --target pinhole-media pinhole-bench
+	BENCH_BIN=build/release/bench/pinhole-bench MEDIA_BIN=build/release/src/app/pinhole-media bash bench/media.sh
 
 fuzz: deps
 	bash scripts/fuzz.sh $(FUZZ_SECONDS)

@@ -56,6 +56,7 @@ LegSetup leg_setup(const sdp::MediaDescription& m, const NgCommand& command) {
   }
   if (!command.flags.has(NgFlag::kTrustAddress) && received) setup.signaling_ip = received;
   setup.rtcp_mux = false;
+  setup.media_handover = command.flags.has(NgFlag::kMediaHandover);
   return setup;
 }
 
@@ -299,9 +300,33 @@ std::string MediaController::query(std::string_view cookie, const NgCommand& com
   auto it = calls_.find(command.call_id);
   if (it == calls_.end()) return error_reply(cookie, kUnknownCall);
   const Call& call = it->second;
-  struct Counts {
-    uint64_t packets[2][2] = {{0, 0}, {0, 0}};  // [leg][rtp, rtcp]
-    uint64_t bytes[2][2] = {{0, 0}, {0, 0}};
+  // A copy of what the worker knows about one leg, taken on the worker's thread.
+  struct LegView {
+    LegStats stats;
+    std::optional<net::Endpoint> peer[2];  // [rtp, rtcp]: learned by latching
+    std::optional<net::Endpoint> sdp[2];   // what signaling gave
+    LatchState state[2] = {LatchState::kLearning, LatchState::kLearning};
+  };
+  struct Views {
+    bool found = false;
+    LegView legs[2];
+  };
+  // The reply holds views: the endpoint texts live here until it is encoded.
+  std::deque<std::string> texts;
+  auto endpoint = [&texts](const net::Endpoint& e) {
+    texts.push_back(e.address.to_string());
+    return NgEndpoint{e.address.is_v6() ? NgFamily::kIp6 : NgFamily::kIp4, texts.back(), e.port};
+  };
+  auto latch_flag = [](LatchState state) -> std::string_view {
+    switch (state) {
+      case LatchState::kLocked:
+        return "confirmed";  // rtpengine's word for a stream whose peer is known
+      case LatchState::kProvisional:
+        return "provisional";
+      case LatchState::kLearning:
+        break;
+    }
+    return "";
   };
   NgCallStats stats;
   stats.created = call.created;
@@ -316,37 +341,64 @@ std::string MediaController::query(std::string_view cookie, const NgCommand& com
     tags[1].in_dialogue_with = branch.from_tag;
     for (const Stream& stream : branch.streams) {
       RelayWorker* worker = workers_[stream.worker];
-      auto counts = worker->call([worker, key = stream.key] {
-        Counts c;
+      auto views = worker->call([worker, key = stream.key] {
+        Views v;
         const RelaySession* s = worker->find(key);
-        if (s == nullptr) return c;
+        if (s == nullptr) return v;
+        v.found = true;
         for (size_t leg = 0; leg < 2; ++leg) {
-          const LegStats& ls = s->leg(leg).stats();
-          c.packets[leg][0] = ls.rtp_received.packets;
-          c.bytes[leg][0] = ls.rtp_received.bytes;
-          c.packets[leg][1] = ls.rtcp_received.packets;
-          c.bytes[leg][1] = ls.rtcp_received.bytes;
+          const RelayLeg& l = s->leg(leg);
+          v.legs[leg].stats = l.stats();
+          const Latch* latches[2] = {&l.rtp_latch(), &l.rtcp_latch()};
+          for (size_t k = 0; k < 2; ++k) {
+            v.legs[leg].peer[k] = latches[k]->peer();
+            v.legs[leg].sdp[k] = latches[k]->sdp_peer();
+            v.legs[leg].state[k] = latches[k]->state();
+          }
         }
-        return c;
+        return v;
       });
-      Counts c = counts ? *counts : Counts{};
+      Views v = views ? *views : Views{};
       for (size_t leg = 0; leg < 2; ++leg) {
+        const LegView& lv = v.legs[leg];
+        const LegStats& ls = lv.stats;
         NgMediaStats media;
         media.index = static_cast<int64_t>(stream.media_index) + 1;
         NgStreamStats rtp;
         rtp.local_port = stream.leg_ports[leg];
-        rtp.stats.packets = c.packets[leg][0];
-        rtp.stats.bytes = c.bytes[leg][0];
+        rtp.stats.packets = ls.rtp_received.packets;
+        rtp.stats.bytes = ls.rtp_received.bytes;
+        rtp.flags.emplace_back("RTP");
         NgStreamStats rtcp;
         rtcp.local_port = static_cast<uint16_t>(stream.leg_ports[leg] + 1);
-        rtcp.stats.packets = c.packets[leg][1];
-        rtcp.stats.bytes = c.bytes[leg][1];
+        rtcp.stats.packets = ls.rtcp_received.packets;
+        rtcp.stats.bytes = ls.rtcp_received.bytes;
+        rtcp.flags.emplace_back("RTCP");
+        NgStreamStats* parts[2] = {&rtp, &rtcp};
+        for (size_t k = 0; k < 2 && v.found; ++k) {
+          if (lv.peer[k]) parts[k]->endpoint = endpoint(*lv.peer[k]);
+          if (lv.sdp[k]) parts[k]->advertised_endpoint = endpoint(*lv.sdp[k]);
+          if (std::string_view flag = latch_flag(lv.state[k]); !flag.empty()) parts[k]->flags.push_back(flag);
+        }
+        if (v.found) {
+          NgRelayStats relay;
+          relay.first_seq = ls.rtp_received.first_seq;
+          relay.first_forwarded_seq = ls.rtp_forwarded.first_seq;
+          relay.last_forwarded_seq = ls.rtp_forwarded.last_seq;
+          relay.forwarded = ls.rtp_forwarded.packets;
+          relay.forwarded_unlatched = ls.forwarded_unlatched;
+          relay.dropped_foreign = ls.dropped_foreign;
+          relay.dropped_no_peer = ls.dropped_no_peer;
+          relay.dropped_malformed = ls.dropped_malformed;
+          relay.send_errors = ls.send_errors;
+          rtp.relay = relay;
+        }
         media.streams = {rtp, rtcp};
         tags[leg].medias.push_back(std::move(media));
-        stats.rtp_totals.packets += c.packets[leg][0];
-        stats.rtp_totals.bytes += c.bytes[leg][0];
-        stats.rtcp_totals.packets += c.packets[leg][1];
-        stats.rtcp_totals.bytes += c.bytes[leg][1];
+        stats.rtp_totals.packets += ls.rtp_received.packets;
+        stats.rtp_totals.bytes += ls.rtp_received.bytes;
+        stats.rtcp_totals.packets += ls.rtcp_received.packets;
+        stats.rtcp_totals.bytes += ls.rtcp_received.bytes;
       }
     }
     stats.tags.push_back(std::move(tags[0]));

@@ -534,6 +534,20 @@ void write_packet_counts(bencode::Writer& w, std::string_view key, const NgPacke
   w.end();
 }
 
+void write_relay_stats(bencode::Writer& w, const NgRelayStats& r) {
+  w.key("relay").begin_dict();
+  if (r.first_seq) w.entry("first seq", int64_t{*r.first_seq});
+  if (r.first_forwarded_seq) w.entry("first forwarded seq", int64_t{*r.first_forwarded_seq});
+  if (r.last_forwarded_seq) w.entry("last forwarded seq", int64_t{*r.last_forwarded_seq});
+  w.entry("forwarded", static_cast<int64_t>(r.forwarded));
+  w.entry("forwarded unlatched", static_cast<int64_t>(r.forwarded_unlatched));
+  w.entry("dropped foreign", static_cast<int64_t>(r.dropped_foreign));
+  w.entry("dropped no peer", static_cast<int64_t>(r.dropped_no_peer));
+  w.entry("dropped malformed", static_cast<int64_t>(r.dropped_malformed));
+  w.entry("send errors", static_cast<int64_t>(r.send_errors));
+  w.end();
+}
+
 void write_endpoint(bencode::Writer& w, std::string_view key, const NgEndpoint& e) {
   w.key(key).begin_dict();
   w.entry("family", e.family == NgFamily::kIp6 ? "IPv6" : "IPv4");
@@ -717,6 +731,7 @@ void write_ng_call_stats(bencode::Writer& w, const NgCallStats& stats) {
         if (stream.last_packet) w.entry("last packet", *stream.last_packet);
         write_string_list(w, "flags", stream.flags);
         write_packet_counts(w, "stats", stream.stats);
+        if (stream.relay) write_relay_stats(w, *stream.relay);
         w.end();
       }
       w.end();  // streams

@@ -241,6 +241,20 @@ struct NgEndpoint {
   std::string_view address;
   uint16_t port = 0;
 };
+// pinhole's own keys in a stream's query entry (written as its `relay` dictionary; rtpengine has
+// no such keys and its clients ignore unknown ones): the relay's side of latching and forwarding,
+// which the no-clipping and RTP Bleed checks read. RTP only.
+struct NgRelayStats {
+  std::optional<uint16_t> first_seq;            // first sequence number received from the endpoint
+  std::optional<uint16_t> first_forwarded_seq;  // first of those sent on to the other side
+  std::optional<uint16_t> last_forwarded_seq;
+  uint64_t forwarded = 0;            // packets sent on (to the latched peer or the SDP address)
+  uint64_t forwarded_unlatched = 0;  // of those, sent before the other side latched (SDP address)
+  uint64_t dropped_foreign = 0;      // refused by latching: a source other than the latched one
+  uint64_t dropped_no_peer = 0;      // the other side had nowhere to send yet
+  uint64_t dropped_malformed = 0;    // not RTP/RTCP
+  uint64_t send_errors = 0;          // forwarded, but the kernel refused the send (no route...)
+};
 struct NgStreamStats {
   std::optional<uint16_t> local_port;
   std::optional<NgEndpoint> endpoint;             // where packets are sent (latched)
@@ -248,6 +262,7 @@ struct NgStreamStats {
   std::optional<int64_t> last_packet;             // UNIX time
   std::vector<std::string_view> flags;            // "RTP", "RTCP", "confirmed", ...
   NgPacketCounts stats;
+  std::optional<NgRelayStats> relay;
 };
 struct NgMediaStats {
   int64_t index = 0;  // 1-based

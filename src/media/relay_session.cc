@@ -73,11 +73,18 @@ void StreamStats::count(size_t size, std::optional<uint16_t> seq, TimePoint now)
 RelayLeg::RelayLeg(PortLease ports, const LegSetup& setup, const LatchConfig& latch, TimePoint now)
     : ports_(std::move(ports)),
       rtp_latch_(latch, setup.signaling_ip, setup.sdp_rtp, now),
-      rtcp_latch_(latch, setup.signaling_ip, rtcp_default(setup), now) {}
+      rtcp_latch_(latch, setup.signaling_ip, rtcp_default(setup), now),
+      default_handover_(latch.media_handover) {
+  rtp_latch_.set_media_handover(default_handover_ || setup.media_handover);
+  rtcp_latch_.set_media_handover(default_handover_ || setup.media_handover);
+}
 
 void RelayLeg::reset_expected(const LegSetup& setup, TimePoint now) {
   rtp_latch_.reset_expected(setup.signaling_ip, setup.sdp_rtp, now);
   rtcp_latch_.reset_expected(setup.signaling_ip, rtcp_default(setup), now);
+  // Each new description of the leg says again whether it may hand over.
+  rtp_latch_.set_media_handover(default_handover_ || setup.media_handover);
+  rtcp_latch_.set_media_handover(default_handover_ || setup.media_handover);
 }
 
 Result<std::unique_ptr<RelaySession>> RelaySession::create(SessionKey key, PortPool& pool, const LegSetup& a,
@@ -133,6 +140,7 @@ std::optional<ForwardAction> RelaySession::on_packet(size_t leg_index, bool on_r
     return std::nullopt;
   }
   (rtcp ? stats.rtcp_forwarded : stats.rtp_forwarded).count(data.size(), seq, now);
+  if (!rtcp && !out_latch.peer()) ++stats.forwarded_unlatched;
   return ForwardAction{out_rtcp_socket ? out.ports_.rtcp_fd() : out.ports_.rtp_fd(), *destination};
 }
 

@@ -83,7 +83,10 @@ struct LegStats {
   StreamStats rtcp_received;
   StreamStats rtp_forwarded;  // of those, sent on out of the other leg
   StreamStats rtcp_forwarded;
-  SeqTracker rtp_seq;              // loss of what arrived on this leg
+  SeqTracker rtp_seq;  // loss of what arrived on this leg
+  // Of rtp_forwarded, sent while the other leg had no learned peer yet (to its SDP address: lost
+  // when that is a private or NATed one, the unavoidable cost of not holding packets).
+  uint64_t forwarded_unlatched = 0;
   uint64_t dropped_foreign = 0;    // latching refused the source (RTP Bleed and friends)
   uint64_t dropped_no_peer = 0;    // the other leg has nowhere to send yet
   uint64_t dropped_malformed = 0;  // not RTP/RTCP (too short, wrong version)
@@ -97,6 +100,9 @@ struct LegSetup {
   std::optional<net::Endpoint> sdp_rtcp;     // a=rtcp or port + 1; unused with rtcp-mux
   std::optional<net::Address> signaling_ip;  // source IP of the SIP message (trusted for latching)
   bool rtcp_mux = false;
+  // ng `media-handover` on the command that described this leg: once locked, the leg follows a
+  // new source instead of dropping it (on top of LatchConfig::media_handover, the default).
+  bool media_handover = false;
 };
 
 struct SessionConfig {
@@ -126,6 +132,7 @@ class RelayLeg {
   Latch rtcp_latch_;  // unused with rtcp-mux
   LegStats stats_;
   bool on_hold_ = false;
+  bool default_handover_ = false;  // LatchConfig::media_handover the leg was created with
 };
 
 // Where one received datagram goes.

@@ -8,6 +8,7 @@ import os
 import re
 import secrets
 import subprocess
+import sys
 import time
 import wave
 
@@ -530,3 +531,126 @@ def settle(seconds):
     """A short fixed pause where the protocol offers nothing to poll (e.g. after SIGKILL,
     for the kernel to send the RST/FIN that closes a TCP flow)."""
     time.sleep(seconds)
+
+
+# --------------------------------------------------------------------------- pinhole-media
+
+NG_PORT = 2223  # pinhole-media's ng control port (UDP) on its wan address
+
+
+def bencode(value):
+    """bytes of `value` (dict with str/bytes keys, list, int, str, bytes) in bencode. Dict keys
+    are written sorted, as the format asks."""
+    if isinstance(value, bool):
+        raise TypeError("bencode has no booleans")
+    if isinstance(value, int):
+        return b"i%de" % value
+    if isinstance(value, str):
+        value = value.encode("latin-1")
+    if isinstance(value, (bytes, bytearray)):
+        return b"%d:%s" % (len(value), bytes(value))
+    if isinstance(value, (list, tuple)):
+        return b"l" + b"".join(bencode(v) for v in value) + b"e"
+    if isinstance(value, dict):
+        keys = sorted((k.encode("latin-1") if isinstance(k, str) else k, v)
+                      for k, v in value.items())
+        return b"d" + b"".join(bencode(k) + bencode(v) for k, v in keys) + b"e"
+    raise TypeError(f"cannot bencode {type(value).__name__}")
+
+
+def bdecode(data):
+    """The value bencoded in `data` (strings decoded as latin-1 text). Raises ValueError on
+    anything malformed or trailing bytes."""
+    def parse(i):
+        c = data[i:i + 1]
+        if c == b"i":
+            end = data.index(b"e", i)
+            return int(data[i + 1:end]), end + 1
+        if c == b"l":
+            i, out = i + 1, []
+            while data[i:i + 1] != b"e":
+                v, i = parse(i)
+                out.append(v)
+            return out, i + 1
+        if c == b"d":
+            i, out = i + 1, {}
+            while data[i:i + 1] != b"e":
+                k, i = parse(i)
+                v, i = parse(i)
+                out[k] = v
+            return out, i + 1
+        if c.isdigit():
+            colon = data.index(b":", i)
+            n = int(data[i:colon])
+            if colon + 1 + n > len(data):
+                raise ValueError("bencode string runs past the end")
+            return data[colon + 1:colon + 1 + n].decode("latin-1"), colon + 1 + n
+        raise ValueError(f"bad bencode at offset {i}: {data[i:i + 10]!r}")
+    try:
+        value, end = parse(0)
+    except IndexError as e:
+        raise ValueError(f"truncated bencode: {e}") from None
+    if end != len(data):
+        raise ValueError(f"{len(data) - end} bytes after the bencoded value")
+    return value
+
+
+_NG_CLIENT = ("import socket,sys\n"
+              "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+              "s.settimeout(float(sys.argv[3]))\n"
+              "s.sendto(bytes.fromhex(sys.argv[4]),(sys.argv[1],int(sys.argv[2])))\n"
+              "try:\n print(s.recv(65535).hex())\n"
+              "except socket.timeout:\n print('timeout')\n")
+
+
+class PinholeMedia:
+    """pinhole-media (the ng-driven RTP relay) in a wan namespace (default `pin`,
+    203.0.113.10): ng on ADDRESS:2223/UDP, relay ports from `ports` ("MIN-MAX"). Output goes
+    to <name>.out/.err in the workdir; the Lab stops it at the latest on exit."""
+
+    def __init__(self, lab, binary, ports="30000-30099", workers=2, role="pin", name="media",
+                 log_level="debug"):
+        if not binary or not os.path.exists(binary):
+            raise LabError(f"pinhole-media not built: {binary!r}")
+        self.lab, self.role, self.address = lab, role, ADDR[role]
+        self.ng_endpoint = (self.address, NG_PORT)
+        self._cookie = 0
+        argv = [binary, "--ng", f"{self.address}:{NG_PORT}", "--interface", self.address,
+                "--ports", ports, "--workers", str(workers), "--log-level", log_level]
+        self.proc = lab.spawn(role, argv, name)
+        wait_until(self._ready, 15, "pinhole-media answering ng ping")
+
+    def _ready(self):
+        if not self.proc.running():
+            raise LabError(f"pinhole-media exited: {self.proc.stderr()[-3000:]}")
+        try:
+            return self.ng({"command": "ping"}, timeout=0.5).get("result") == "pong"
+        except LabError:
+            return False
+
+    def send_raw(self, payload, timeout=3.0):
+        """Sends one datagram to the ng port from the relay's namespace; the reply's bytes, or
+        None when nothing came back within `timeout`."""
+        r = self.lab.exec(self.role, [sys.executable, "-c", _NG_CLIENT, self.address, NG_PORT,
+                                      timeout, payload.hex()], timeout=timeout + 10)
+        out = r.stdout.strip()
+        return None if out == "timeout" else bytes.fromhex(out)
+
+    def ng(self, command, timeout=3.0, cookie=None):
+        """Sends `command` (a dict) as `<cookie> <bencode>` and returns the decoded reply dict.
+        Raises LabError when no reply comes, or it has another cookie or is not bencode."""
+        self._cookie += 1
+        cookie = cookie or f"lab{os.getpid()}_{self._cookie}"
+        reply = self.send_raw(cookie.encode() + b" " + bencode(command), timeout)
+        if reply is None:
+            raise LabError(f"pinhole-media did not answer {command.get('command')!r}")
+        got, _, body = reply.partition(b" ")
+        if got.decode("latin-1") != cookie:
+            raise LabError(f"ng reply for cookie {got!r}, sent {cookie!r}: {reply[:200]!r}")
+        try:
+            return bdecode(body)
+        except ValueError as e:
+            raise LabError(f"ng reply is not bencode ({e}): {reply[:300]!r}") from None
+
+    def log(self):
+        return self.proc.stderr() + self.proc.stdout()

@@ -382,6 +382,122 @@ std::string rtp_packet(uint16_t seq, char fill) {
   return p;
 }
 
+// The first stream of `tag` in a query reply: its RTP entry (streams[0]).
+std::optional<bencode::Value> rtp_stream(const Reply& query, std::string_view tag) {
+  if (!query.doc) return std::nullopt;
+  auto t = query.doc->root().find("tags");
+  if (!t) return std::nullopt;
+  auto entry = t->find(tag);
+  if (!entry) return std::nullopt;
+  auto medias = entry->find("medias");
+  if (!medias || medias->size() == 0) return std::nullopt;
+  auto streams = (*medias->items().begin()).find("streams");
+  if (!streams || streams->size() == 0) return std::nullopt;
+  return *streams->items().begin();
+}
+
+int64_t integer_at(const std::optional<bencode::Value>& v, std::initializer_list<std::string_view> path) {
+  std::optional<bencode::Value> cur = v;
+  for (std::string_view key : path) {
+    if (!cur) return -1;
+    cur = cur->find(key);
+  }
+  return cur ? cur->as_integer().value_or(-1) : -1;
+}
+
+std::string string_at(const std::optional<bencode::Value>& v, std::initializer_list<std::string_view> path) {
+  std::optional<bencode::Value> cur = v;
+  for (std::string_view key : path) {
+    if (!cur) return "";
+    cur = cur->find(key);
+  }
+  return cur ? std::string(cur->as_string().value_or("")) : "";
+}
+
+// What the NAT lab reads from `query`: where each leg latched, the first sequence number received
+// and forwarded (no clipping), and the packets latching refused (RTP Bleed), per tag.
+TEST_F(NgServerTest, QueryShowsLatchedEndpointFirstForwardedSequenceAndForeignDrops) {
+  Socket phone_a;
+  Socket phone_b;
+  Socket stranger;
+  Reply offer = send(ng("q1", offer_keys("call-q", sdp_body("127.0.0.1", phone_a.port()))));
+  Reply answer = send(ng("q2", answer_keys("call-q", sdp_body("127.0.0.1", phone_b.port()))));
+  ASSERT_EQ(offer.str("result"), "ok") << offer.bytes;
+  ASSERT_EQ(answer.str("result"), "ok") << answer.bytes;
+  uint16_t b_sends_to = relay_point(offer.str("sdp")).port;
+  uint16_t a_sends_to = relay_point(answer.str("sdp")).port;
+
+  phone_a.send(rtp_packet(100, 'a'), a_sends_to);
+  EXPECT_EQ(phone_b.receive(), rtp_packet(100, 'a'));
+  phone_b.send(rtp_packet(7, 'b'), b_sends_to);
+  EXPECT_EQ(phone_a.receive(), rtp_packet(7, 'b'));
+  // A third source aims at A's leg: latching refuses it, so B's next packet is A's next one.
+  stranger.send(rtp_packet(500, 'x'), a_sends_to);
+  phone_a.send(rtp_packet(101, 'a'), a_sends_to);
+  EXPECT_EQ(phone_b.receive(), rtp_packet(101, 'a'));
+
+  Reply query = send(ng("q3", {{"call-id", std::string("call-q")}, {"command", std::string("query")}}));
+  ASSERT_EQ(query.str("result"), "ok") << query.bytes;
+  auto a = rtp_stream(query, "ft1");
+  auto b = rtp_stream(query, "tt1");
+  ASSERT_TRUE(a && b) << query.bytes;
+  EXPECT_EQ(integer_at(a, {"local port"}), a_sends_to);
+  EXPECT_EQ(string_at(a, {"endpoint", "address"}), "127.0.0.1");
+  EXPECT_EQ(integer_at(a, {"endpoint", "port"}), phone_a.port());
+  EXPECT_EQ(integer_at(a, {"advertised endpoint", "port"}), phone_a.port());
+  EXPECT_EQ(integer_at(a, {"relay", "first seq"}), 100);
+  EXPECT_EQ(integer_at(a, {"relay", "first forwarded seq"}), 100);
+  EXPECT_EQ(integer_at(a, {"relay", "last forwarded seq"}), 101);
+  EXPECT_EQ(integer_at(a, {"relay", "forwarded"}), 2);
+  // A's first packet went out before B had sent anything (to B's SDP address), its second after.
+  EXPECT_EQ(integer_at(a, {"relay", "forwarded unlatched"}), 1);
+  EXPECT_EQ(integer_at(a, {"relay", "dropped foreign"}), 1);
+  EXPECT_EQ(integer_at(a, {"stats", "packets"}), 2);
+
+  EXPECT_EQ(integer_at(b, {"local port"}), b_sends_to);
+  EXPECT_EQ(integer_at(b, {"endpoint", "port"}), phone_b.port());
+  EXPECT_EQ(integer_at(b, {"relay", "first seq"}), 7);
+  EXPECT_EQ(integer_at(b, {"relay", "first forwarded seq"}), 7);
+  EXPECT_EQ(integer_at(b, {"relay", "dropped foreign"}), 0);
+  EXPECT_EQ(integer_at(b, {"relay", "forwarded unlatched"}), 0);
+}
+
+// `media-handover` on the offer lets the offerer's locked leg follow a new source (a phone whose
+// NAT mapping changed mid-call); without it the new source is dropped as RTP Bleed. The flag used
+// to be parsed and then ignored.
+TEST_F(NgServerTest, MediaHandoverFlagLetsALockedLegFollowANewSource) {
+  for (bool handover : {false, true}) {
+    SCOPED_TRACE(handover ? "media-handover" : "no flag");
+    std::string call = handover ? "call-h1" : "call-h0";
+    Socket phone_a;
+    Socket phone_a_moved;  // the same phone after its NAT picked another public port
+    Socket phone_b;
+    std::vector<std::string> flags;
+    if (handover) flags.emplace_back("media-handover");
+    Reply offer = send(ng("h1" + call, {{"sdp", sdp_body("127.0.0.1", phone_a.port())},
+                                        {"flags", flags},
+                                        {"call-id", call},
+                                        {"received-from", std::vector<std::string>{"IP4", "127.0.0.1"}},
+                                        {"from-tag", std::string("ft1")},
+                                        {"command", std::string("offer")}}));
+    Reply answer = send(ng("h2" + call, answer_keys(call, sdp_body("127.0.0.1", phone_b.port()))));
+    ASSERT_EQ(offer.str("result"), "ok") << offer.bytes;
+    ASSERT_EQ(answer.str("result"), "ok") << answer.bytes;
+    uint16_t a_sends_to = relay_point(answer.str("sdp")).port;
+
+    phone_a.send(rtp_packet(1, 'a'), a_sends_to);  // from the signaling IP: latched and locked
+    EXPECT_EQ(phone_b.receive(), rtp_packet(1, 'a'));
+    phone_a_moved.send(rtp_packet(2, 'm'), a_sends_to);
+    phone_a.send(rtp_packet(3, 'a'), a_sends_to);
+    // The moved source's packet comes first when it was accepted; otherwise the next is seq 3.
+    EXPECT_EQ(phone_b.receive(), handover ? rtp_packet(2, 'm') : rtp_packet(3, 'a'));
+
+    Reply query = send(ng("h3" + call, {{"call-id", call}, {"command", std::string("query")}}));
+    auto a = rtp_stream(query, "ft1");
+    EXPECT_EQ(integer_at(a, {"relay", "dropped foreign"}), handover ? 0 : 1) << query.bytes;
+  }
+}
+
 TEST_F(NgServerTest, EndToEndOverUdp) {
   ASSERT_TRUE(server_.bind(net::Endpoint{loopback(), 0}).ok());
   std::thread loop([this] { server_.serve(); });
