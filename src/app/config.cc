@@ -320,6 +320,7 @@ class Loader {
   void load_registrar(const Map& top, Config& config) const;
   void load_border(const Map& top, Config& config) const;
   void load_auth(const Map& top, Config& config) const;
+  void load_keepalive(const Map& top, Config& config) const;
   void load_store(const Map& top, Config& config) const;
   void load_admin(const Map& top, Config& config) const;
   void load_log(const Map& top, Config& config) const;
@@ -734,6 +735,36 @@ void Loader::load_border(const Map& top, Config& config) const {
   if (auto v = m.get("max_bindings")) b.max_bindings = static_cast<size_t>(integer(*v, 1, 100'000'000));
 }
 
+void Loader::load_keepalive(const Map& top, Config& config) const {
+  auto section = top.get("keepalive");
+  if (!section) return;
+  Map m(*this, *section,
+        {"enabled", "udp_interval", "stream_interval", "pong_timeout", "max_misses", "udp_method", "from",
+         "extra_headers", "learn_interval", "min_interval", "stun_fingerprint", "targets", "remove_bindings_on_dead"});
+  auto& k = config.proxy.keepalive;
+  auto& e = k.engine;
+  if (auto v = m.get("enabled")) k.enabled = boolean(*v);
+  if (auto v = m.get("udp_interval")) e.udp_interval = std::chrono::seconds(seconds(*v, 1, 65535));
+  if (auto v = m.get("stream_interval")) e.stream_interval = std::chrono::seconds(seconds(*v, 1, 65535));
+  if (auto v = m.get("pong_timeout")) e.pong_timeout = std::chrono::seconds(seconds(*v, 1, 3600));
+  if (auto v = m.get("max_misses")) e.max_misses = static_cast<uint32_t>(integer(*v, 1, 255));
+  if (auto v = m.get("udp_method")) {
+    e.udp_method = choice<nat::KeepaliveMethod>(*v, {{"options", nat::KeepaliveMethod::kOptions},
+                                                     {"notify", nat::KeepaliveMethod::kNotify},
+                                                     {"stun", nat::KeepaliveMethod::kStun}});
+  }
+  if (auto v = m.get("from")) e.from_uri = non_empty(*v);
+  if (auto v = m.get("extra_headers")) {
+    for (const Value& item : sequence(*v)) e.extra_headers.push_back(non_empty(item));
+  }
+  if (auto v = m.get("learn_interval")) e.learn_interval = boolean(*v);
+  if (auto v = m.get("min_interval")) e.min_interval = std::chrono::seconds(seconds(*v, 1, 65535));
+  if (auto v = m.get("stun_fingerprint")) e.stun_fingerprint = boolean(*v);
+  if (auto v = m.get("targets")) k.only_natted = choice<bool>(*v, {{"nat-detected", true}, {"all", false}});
+  if (auto v = m.get("remove_bindings_on_dead")) k.remove_bindings_on_dead = boolean(*v);
+  if (Status st = nat::validate_keepalive_config(e); !st.ok()) fail(*section, std::string(st.error().what));
+}
+
 void Loader::load_auth(const Map& top, Config& config) const {
   auto& auth = config.auth;
   auth.enabled = config.registrar.enabled;
@@ -833,7 +864,7 @@ Config Loader::load(const YAML::Node& document) {
   if (!document.IsMap()) fail_at(root.mark(), "", "the config must be a mapping of keys (workers:, listen:...)");
   Map top(*this, root,
           {"workers", "listen", "tls", "limits", "timers", "upstream", "nat", "flow_tokens", "domains", "proxy",
-           "registrar", "border", "auth", "store", "node_id", "admin", "log"});
+           "registrar", "border", "auth", "keepalive", "store", "node_id", "admin", "log"});
   Config config;
   config.transport.workers = default_workers();
   if (auto v = top.get("workers")) config.transport.workers = static_cast<uint32_t>(integer(*v, 1, kMaxWorkers));
@@ -855,6 +886,7 @@ Config Loader::load(const YAML::Node& document) {
   load_flow_tokens(top, config);
   load_proxy(top, config);
   load_auth(top, config);
+  load_keepalive(top, config);
   load_store(top, config);
   if (auto v = top.get("node_id")) {
     config.node_id = non_empty(*v);

@@ -75,14 +75,21 @@ std::string error_message(const HttpExchange& exchange) {
   return text.empty() ? "no message" : text;
 }
 
-// Sends the request and hands a successful JSON answer to `print`; the exit code.
+// Sends the request and hands a successful JSON answer to `print`; the exit code. `unrouted`, when
+// given, is what a 404 from the server itself (no such route: its body is not our JSON error)
+// means for this command.
 template <typename Print>
 int exchange_and_print(const CtlOptions& options, std::string_view method, std::string_view target,
-                       std::string_view body, std::ostream& out, std::ostream& err, Print print) {
+                       std::string_view body, std::ostream& out, std::ostream& err, Print print,
+                       std::string_view unrouted = {}) {
   HttpExchange exchange = admin_request(options, method, target, body);
   if (!exchange.reached) {
     print_unreachable(options, exchange, err);
     return kCtlUnreachable;
+  }
+  if (exchange.status == 404 && !unrouted.empty() && !json::parse(exchange.body, nullptr, false).is_object()) {
+    err << "pinhole ctl: " << unrouted << "\n";
+    return kCtlDaemonError;
   }
   if (exchange.status < 200 || exchange.status > 299) {
     err << "pinhole ctl: " << error_message(exchange) << " (HTTP " << exchange.status << ")\n";
@@ -184,6 +191,67 @@ void print_binding_detail(std::ostream& out, const json& b) {
   if (!field(b, "user_agent").empty()) out << "  user-agent  " << field(b, "user_agent") << "\n";
   if (!field(b, "node").empty()) out << "  node        " << field(b, "node") << "\n";
 }
+
+// Milliseconds as "850ms", "12.3s", or duration_text beyond a minute.
+std::string millis_text(const json& ms) {
+  if (!ms.is_number_integer()) return "-";
+  int64_t v = std::max<int64_t>(0, ms.get<int64_t>());
+  if (v < 1000) return std::to_string(v) + "ms";
+  if (v < 60000) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%lld.%llds", static_cast<long long>(v / 1000),
+                  static_cast<long long>(v % 1000 / 100));
+    return buf;
+  }
+  return duration_text(json(v / 1000));
+}
+
+// "registration,dialog(2)": the kinds of an endpoint's reasons, in first-seen order, with counts.
+std::string reasons_text(const json& endpoint) {
+  auto it = endpoint.find("reasons");
+  if (it == endpoint.end() || !it->is_array() || it->empty()) return "-";
+  std::vector<std::pair<std::string, size_t>> kinds;
+  for (const auto& r : *it) {
+    std::string kind = field(r, "kind");
+    auto k = std::find_if(kinds.begin(), kinds.end(), [&](const auto& p) { return p.first == kind; });
+    if (k == kinds.end())
+      kinds.emplace_back(kind, 1);
+    else
+      ++k->second;
+  }
+  std::string out;
+  for (const auto& [kind, count] : kinds) {
+    if (!out.empty()) out += ",";
+    out += kind;
+    if (count > 1) out += "(" + std::to_string(count) + ")";
+  }
+  return out;
+}
+
+std::string next_ping_text(const json& endpoint) {
+  if (endpoint.value("suppressed", false)) return "suppressed";
+  return "in " + millis_text(endpoint.value("next_send_in_ms", json()));
+}
+
+void print_keepalive_detail(std::ostream& out, const json& e) {
+  out << "  flow        " << field(e, "remote") << " over " << field(e, "transport") << " (local socket "
+      << field(e, "local_socket") << ", connection " << field(e, "connection_id") << ")\n";
+  out << "  interval    " << duration_text(e.value("interval_s", json())) << ", next ping " << next_ping_text(e);
+  if (e.value("suppressed", false)) out << " (the client keeps the flow alive: RFC 5626 Flow-Timer)";
+  out << "\n";
+  out << "  counters    sent " << field(e, "sent") << ", replies " << field(e, "replies") << ", misses in a row "
+      << field(e, "misses") << ", rebindings " << field(e, "rebindings") << "\n";
+  if (auto it = e.find("reasons"); it != e.end() && it->is_array()) {
+    for (const auto& r : *it) {
+      out << "  reason      " << field(r, "kind") << " " << field(r, "key") << ", expires in "
+          << duration_text(r.value("expires_in_s", json())) << "\n";
+    }
+  }
+}
+
+constexpr std::string_view kKeepaliveOff =
+    "the daemon serves no keepalive view (GET /keepalive): keepalives are off in its config, or it is an "
+    "older pinhole";
 
 // "user@realm" split at the first '@'; nullopt when either side is empty.
 std::optional<std::pair<std::string, std::string>> split_user(std::string_view user_at_realm) {
@@ -408,6 +476,51 @@ int ctl_stats(const CtlOptions& options, std::ostream& out, std::ostream& err) {
                             [&](const json& answer) { print_flat(out, answer, ""); });
 }
 
+int ctl_keepalive_list(const CtlOptions& options, uint64_t limit, std::ostream& out, std::ostream& err) {
+  std::string target = "/keepalive";
+  if (limit > 0) target += "?limit=" + std::to_string(limit);
+  return exchange_and_print(
+      options, "GET", target, {}, out, err,
+      [&](const json& answer) {
+        const json& endpoints = answer.contains("endpoints") ? answer["endpoints"] : json::array();
+        std::vector<std::vector<std::string>> rows;
+        rows.push_back({"REMOTE", "TRANSPORT", "SOCKET", "REASONS", "INTERVAL", "NEXT PING", "MISSES", "SENT",
+                        "REPLIES", "REBINDINGS"});
+        for (const auto& e : endpoints) {
+          rows.push_back({field(e, "remote"), field(e, "transport"), field(e, "local_socket"), reasons_text(e),
+                          duration_text(e.value("interval_s", json())), next_ping_text(e), field(e, "misses"),
+                          field(e, "sent"), field(e, "replies"), field(e, "rebindings")});
+        }
+        if (endpoints.empty()) {
+          out << "no keepalive endpoints\n";
+        } else {
+          print_table(out, rows);
+        }
+        size_t total = answer.value("total", endpoints.size());
+        out << endpoints.size() << plural(endpoints.size(), " endpoint", " endpoints");
+        if (answer.value("truncated", false)) out << " of " << total << " (more not shown: raise --limit)";
+        out << "\n";
+      },
+      kKeepaliveOff);
+}
+
+int ctl_keepalive_show(const CtlOptions& options, std::string_view remote, std::ostream& out, std::ostream& err) {
+  return exchange_and_print(
+      options, "GET", "/keepalive/" + url_encode(remote), {}, out, err,
+      [&](const json& answer) {
+        const json& endpoints = answer.contains("endpoints") ? answer["endpoints"] : json::array();
+        out << field(answer, "remote") << ": " << endpoints.size()
+            << plural(endpoints.size(), " keepalive endpoint", " keepalive endpoints") << "\n";
+        bool first = true;
+        for (const auto& e : endpoints) {
+          if (!first) out << "\n";
+          first = false;
+          print_keepalive_detail(out, e);
+        }
+      },
+      kKeepaliveOff);
+}
+
 // --- the command line ---
 
 struct CtlCommand::State {
@@ -420,6 +533,9 @@ struct CtlCommand::State {
   CLI::App* users_add = nullptr;
   CLI::App* users_del = nullptr;
   CLI::App* stats = nullptr;
+  CLI::App* keepalive = nullptr;
+  CLI::App* keepalive_list = nullptr;
+  CLI::App* keepalive_show = nullptr;
   CLI::Option* admin_option = nullptr;
   CLI::Option* password_option = nullptr;
   std::string admin;
@@ -430,6 +546,7 @@ struct CtlCommand::State {
   std::string binding;
   std::string user;
   std::string password;
+  std::string remote;
 };
 
 CtlCommand::CtlCommand(CLI::App& parent) : state_(std::make_unique<State>()) {
@@ -466,8 +583,17 @@ CtlCommand::CtlCommand(CLI::App& parent) : state_(std::make_unique<State>()) {
   s.users_del->add_option("user", s.user, "user@realm")->required();
 
   s.stats = s.ctl->add_subcommand("stats", "registration, user and store counters");
+
+  s.keepalive = s.ctl->add_subcommand("keepalive", "NAT keepalive endpoints");
+  s.keepalive->require_subcommand(1);
+  s.keepalive_list = s.keepalive->add_subcommand("list", "list the endpoints kept alive, with their reasons");
+  s.keepalive_list->add_option("--limit", s.limit, "at most this many endpoints")->check(CLI::Range(1, 1000000));
+  s.keepalive_show = s.keepalive->add_subcommand("show", "the endpoints towards one remote address in detail");
+  s.keepalive_show->add_option("remote", s.remote, "remote IP:PORT ([IPv6]:PORT), as `list` shows it")->required();
+
   // --admin and --json may also follow the command ("pinhole ctl users list --json").
-  for (CLI::App* sub : {s.registrations, s.show, s.remove, s.users, s.users_list, s.users_add, s.users_del, s.stats}) {
+  for (CLI::App* sub : {s.registrations, s.show, s.remove, s.users, s.users_list, s.users_add, s.users_del, s.stats,
+                        s.keepalive, s.keepalive_list, s.keepalive_show}) {
     sub->fallthrough();
   }
 }
@@ -558,6 +684,8 @@ int CtlCommand::run(const std::string& config_path) {
   }
   if (s.users_del->parsed()) return ctl_users_del(options, s.user, out, err);
   if (s.stats->parsed()) return ctl_stats(options, out, err);
+  if (s.keepalive_list->parsed()) return ctl_keepalive_list(options, s.limit, out, err);
+  if (s.keepalive_show->parsed()) return ctl_keepalive_show(options, s.remote, out, err);
   err << "pinhole ctl: no command (see pinhole ctl --help)\n";
   return kCtlUsage;
 }

@@ -1,5 +1,6 @@
 // `pinhole ctl`: the operator's client of the daemon's admin JSON API (src/app/registrar_admin.h).
-// Lists, shows and removes registrations, lists, adds and deletes digest users, prints stats.
+// Lists, shows and removes registrations, lists, adds and deletes digest users, prints stats, lists
+// and shows NAT keepalive endpoints (src/app/keepalive_admin.h).
 //
 //   pinhole [--config FILE] ctl [--admin HOST:PORT] [--json] <command>
 //
@@ -79,6 +80,10 @@ int ctl_users_add(const CtlOptions& options, std::string_view user_at_realm, std
                   std::ostream& out, std::ostream& err);
 int ctl_users_del(const CtlOptions& options, std::string_view user_at_realm, std::ostream& out, std::ostream& err);
 int ctl_stats(const CtlOptions& options, std::ostream& out, std::ostream& err);
+// GET /keepalive (`limit` 0: the daemon's default) and GET /keepalive/<remote> ("ip:port",
+// "[v6]:port"). A daemon without those routes (keepalives off) is exit 1 with a message saying so.
+int ctl_keepalive_list(const CtlOptions& options, uint64_t limit, std::ostream& out, std::ostream& err);
+int ctl_keepalive_show(const CtlOptions& options, std::string_view remote, std::ostream& out, std::ostream& err);
 
 // The `ctl` subcommand on the pinhole command line. Construct it before parsing; after parsing,
 // selected() says whether `ctl` was given and run() executes it (stdin/stdout/stderr, the tty for

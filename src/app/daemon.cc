@@ -11,6 +11,7 @@
 
 #include "app/admin_server.h"
 #include "app/border_runtime.h"
+#include "app/keepalive_runtime.h"
 #include "app/registrar_admin.h"
 #include "app/registrar_runtime.h"
 #include "common/log.h"
@@ -94,8 +95,10 @@ struct Daemon::Parts {
   std::unique_ptr<net::ResolvedUpstream> upstream;
   std::unique_ptr<proxy::LocalIdentity> identity;
   std::unique_ptr<proxy::ProxyMetrics> proxy_metrics;
-  std::unique_ptr<RegistrarRuntime> registrar;  // registrar mode only
-  std::unique_ptr<BorderRuntime> border;        // border mode only
+  std::unique_ptr<RegistrarRuntime> registrar;    // registrar mode only
+  std::unique_ptr<BorderRuntime> border;          // border mode only
+  std::unique_ptr<store::Store> keepalive_store;  // edge/border mode with a persistent `store:`
+  std::unique_ptr<KeepaliveRuntime> keepalive;    // `keepalive.enabled` (the default)
   std::unique_ptr<proxy::ProxyShared> shared;
   SteadyClock clock;
   std::vector<std::unique_ptr<proxy::EdgeProxy>> proxies;
@@ -138,6 +141,18 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
   }
 
   if (p.config.border.enabled) p.border = std::make_unique<BorderRuntime>(p.config.border, p.metrics);
+  if (p.config.proxy.keepalive.enabled) {
+    // Endpoints persist where bindings do: the registrar's store, or in edge/border mode the
+    // configured one (an in-memory store would not survive the restart it is for).
+    store::Store* store = p.registrar ? &p.registrar->store() : nullptr;
+    if (store == nullptr && p.config.store != "memory:") {
+      auto opened = store::open_store(p.config.store);
+      if (!opened.ok()) return startup_error(500, "store: " + std::string(opened.error().what));
+      p.keepalive_store = std::move(*opened);
+      store = p.keepalive_store.get();
+    }
+    p.keepalive = std::make_unique<KeepaliveRuntime>(p.metrics, store, p.config.node_id, p.logging.logger("nat"));
+  }
 
   p.identity = std::make_unique<proxy::LocalIdentity>(p.transport->local_sockets());
   p.proxy_metrics = std::make_unique<proxy::ProxyMetrics>(p.metrics);
@@ -156,6 +171,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
       .workers = {},
       .registrar = p.registrar ? &p.registrar->services() : nullptr,
       .border = p.border ? &p.border->services() : nullptr,
+      .keepalive = p.keepalive ? &p.keepalive->services() : nullptr,
   });
   for (uint32_t w = 0; w < p.transport->worker_count(); ++w) {
     auto proxy = std::make_unique<proxy::EdgeProxy>(*p.shared, w, p.config.timers, p.clock);
@@ -167,6 +183,8 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
     p.proxies.push_back(std::move(proxy));
     p.timers.push_back(std::move(timer));
   }
+
+  if (p.keepalive) p.keepalive->restore(p.shared->workers, *p.transport);
 
   // Gauges read at scrape time, from the admin thread: every source is thread-safe (atomics
   // the workers refresh, the transport's locked directory and counters).
@@ -223,6 +241,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
         p.registrar_admin->add_routes(*p.admin);
       }
       if (p.border) p.border->add_routes(*p.admin);
+      if (p.keepalive) p.keepalive->add_routes(*p.admin, p.shared->workers, *p.transport);
       p.admin->start();
     } catch (const std::exception& e) {
       return startup_error(500, std::string("admin: ") + e.what());

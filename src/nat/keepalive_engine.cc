@@ -79,7 +79,7 @@ size_t KeepaliveEngine::IdHash::operator()(uint32_t id) const { return absl::Has
 size_t KeepaliveEngine::IdHash::operator()(const net::Flow& f) const { return absl::Hash<net::Flow>{}(f); }
 
 KeepaliveEngine::KeepaliveEngine(KeepaliveConfig config, const Clock& clock, AdvertisedAddress advertised,
-                                 std::optional<std::array<uint64_t, 2>> secret)
+                                 std::optional<std::array<uint64_t, 2>> secret, uint8_t shard)
     : config_(std::move(config)),
       clock_(clock),
       advertised_(std::move(advertised)),
@@ -88,7 +88,8 @@ KeepaliveEngine::KeepaliveEngine(KeepaliveConfig config, const Clock& clock, Adv
       builder_(config_.udp_method == KeepaliveMethod::kNotify, config_.from_uri,
                from_tag_of(secret ? *secret : kStableKey), config_.extra_headers),
       index_(0, IdHash{&records_}, IdEq{&records_}),
-      wheel_(0) {
+      wheel_(0),
+      shard_bits_(static_cast<uint32_t>(shard) << 24) {
   config_.udp_interval = std::chrono::seconds(clamp_interval(config_.udp_interval));
   config_.stream_interval = std::chrono::seconds(clamp_interval(config_.stream_interval));
   config_.min_interval = std::chrono::seconds(clamp_interval(config_.min_interval));
@@ -192,35 +193,36 @@ void KeepaliveEngine::rearm(uint32_t id, uint64_t now_tick) {
   wheel_.schedule(id, due);
 }
 
-void KeepaliveEngine::set_reason(const net::Flow& flow, KeepaliveReason r, std::string_view key,
+bool KeepaliveEngine::set_reason(const net::Flow& flow, KeepaliveReason r, std::string_view key,
                                  std::chrono::seconds expires) {
-  set_reason_hashed(flow, r, key_hash(key), expires);
+  return set_reason_hashed(flow, r, key_hash(key), expires);
 }
 
-void KeepaliveEngine::set_reason_hashed(const net::Flow& flow, KeepaliveReason r, uint64_t hash,
+bool KeepaliveEngine::set_reason_hashed(const net::Flow& flow, KeepaliveReason r, uint64_t hash,
                                         std::chrono::seconds expires) {
   if (expires.count() <= 0) {
     auto id = lookup(flow);
-    if (!id) return;
+    if (!id) return true;
     Record& rec = records_[*id];
     uint8_t before = reason_mask(rec);
     auto it = std::find_if(rec.reasons.begin(), rec.reasons.end(),
                            [&](const Reason& x) { return x.kind == r && x.key_hash == hash; });
-    if (it == rec.reasons.end()) return;
+    if (it == rec.reasons.end()) return true;
     rec.reasons.erase(it);
     if (rec.reasons.empty()) {
       count_mask(before, -1);  // destroy() uncounts the (now empty) mask, so uncount the old one here
       destroy(*id);
-      return;
+      return true;
     }
     count_mask(before, -1);
     count_mask(reason_mask(rec), +1);
     rearm(*id, tick_of(clock_.now()));
-    return;
+    return true;
   }
   TimePoint now = clock_.now();
   uint64_t now_tick = tick_of(now);
   auto found = lookup(flow);
+  if (!found && free_.empty() && records_.size() >= kMaxEndpoints) return false;
   uint32_t id = found ? *found : create(flow, now_tick);
   Record& rec = records_[id];
   uint8_t before = reason_mask(rec);
@@ -236,6 +238,7 @@ void KeepaliveEngine::set_reason_hashed(const net::Flow& flow, KeepaliveReason r
   count_mask(before, -1);
   count_mask(reason_mask(rec), +1);
   rearm(id, now_tick);
+  return true;
 }
 
 void KeepaliveEngine::remove_reason(const net::Flow& flow, KeepaliveReason r, std::string_view key) {
@@ -279,6 +282,7 @@ void KeepaliveEngine::build_ping(uint32_t id, std::string& out) {
     return;
   }
   KeepaliveToken token = signer_.token(id, r.generation);
+  token.index |= shard_bits_;  // signed without the shard: it only says which engine to ask
   if (config_.udp_method == KeepaliveMethod::kStun) {
     append_stun_keepalive(out, token, config_.stun_fingerprint);
     return;
@@ -358,7 +362,21 @@ std::optional<TimePoint> KeepaliveEngine::next_deadline() const {
   return time_of_tick(*t);
 }
 
-KeepaliveEngine::ReplyKind KeepaliveEngine::on_token(const KeepaliveToken& token, const net::Flow& source) {
+std::optional<uint8_t> KeepaliveEngine::reply_shard(const sip::Message& response) {
+  auto token = sip_response_token(response);
+  if (!token) return std::nullopt;
+  return static_cast<uint8_t>(token->index >> 24);
+}
+
+std::optional<uint8_t> KeepaliveEngine::stun_reply_shard(std::string_view datagram) {
+  auto m = decode_binding_response(datagram);
+  if (!m) return std::nullopt;
+  return static_cast<uint8_t>(token_from_stun_id(m->transaction_id).index >> 24);
+}
+
+KeepaliveEngine::ReplyKind KeepaliveEngine::on_token(KeepaliveToken token, const net::Flow& source) {
+  if ((token.index & ~(kMaxEndpoints - 1)) != shard_bits_) return ReplyKind::kNotOurs;
+  token.index &= kMaxEndpoints - 1;
   if (token.index >= records_.size()) return ReplyKind::kNotOurs;
   Record& r = records_[token.index];
   if ((r.flags & kLive) == 0 || !signer_.verify(token, r.generation)) return ReplyKind::kNotOurs;

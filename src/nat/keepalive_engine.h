@@ -86,9 +86,11 @@ class KeepaliveEngine {
   // `config` should have passed validate_keepalive_config; out-of-range values are clamped here so
   // the engine never divides by zero. `secret` keys the reply tokens; by default it is drawn from
   // std::random_device (tests pass one for repeatable bytes). Without `advertised` the Via sent-by
-  // is "pinhole.invalid" (tests only).
+  // is "pinhole.invalid" (tests only). `shard` (the worker index) goes into the top 8 bits of every
+  // reply token's index, so a reply that the kernel hands to another worker's socket can be passed
+  // to the engine that sent the ping (reply_shard); an engine then holds at most 2^24 endpoints.
   KeepaliveEngine(KeepaliveConfig config, const Clock& clock, AdvertisedAddress advertised = {},
-                  std::optional<std::array<uint64_t, 2>> secret = std::nullopt);
+                  std::optional<std::array<uint64_t, 2>> secret = std::nullopt, uint8_t shard = 0);
   KeepaliveEngine(const KeepaliveEngine&) = delete;
   KeepaliveEngine& operator=(const KeepaliveEngine&) = delete;
   ~KeepaliveEngine();
@@ -97,10 +99,18 @@ class KeepaliveEngine {
   // expires == 0 removes it. Re-adding sets the expiry to now + expires (a refresh extends; a
   // shorter grant shortens). An endpoint lives while it has >= 1 reason; the first reason creates
   // it and its first ping is at its hash phase within one interval.
-  void set_reason(const net::Flow& flow, KeepaliveReason r, std::string_view key, std::chrono::seconds expires);
+  // False (and nothing changes) only when a new endpoint was needed and the engine is full
+  // (kMaxEndpoints).
+  bool set_reason(const net::Flow& flow, KeepaliveReason r, std::string_view key, std::chrono::seconds expires);
   void remove_reason(const net::Flow& flow, KeepaliveReason r, std::string_view key);
   // The same with the key already hashed (key_hash()), for reloading what list() exported.
-  void set_reason_hashed(const net::Flow& flow, KeepaliveReason r, uint64_t key_hash, std::chrono::seconds expires);
+  bool set_reason_hashed(const net::Flow& flow, KeepaliveReason r, uint64_t key_hash, std::chrono::seconds expires);
+  bool contains(const net::Flow& flow) const { return index_.contains(flow); }
+  // The shard (worker) whose engine sent the ping a reply answers: from a SIP response (top Via
+  // branch + Call-ID token) or a STUN Binding response. nullopt: not a keepalive reply.
+  static std::optional<uint8_t> reply_shard(const sip::Message& response);
+  static std::optional<uint8_t> stun_reply_shard(std::string_view datagram);
+  static constexpr uint32_t kMaxEndpoints = 1U << 24;
   // Removes the endpoint and all its reasons (the flow closed). True when it existed.
   bool remove_endpoint(const net::Flow& flow);
   // RFC 5626 Flow-Timer: when the client keeps the flow alive itself we send nothing (and count no
@@ -222,7 +232,7 @@ class KeepaliveEngine {
   void process(uint32_t id, uint64_t now_tick, Due& out);
   void build_ping(uint32_t id, std::string& out);
   uint64_t phase_aligned(uint64_t after_tick, const net::Flow& flow, uint32_t interval_s) const;
-  ReplyKind on_token(const KeepaliveToken& token, const net::Flow& source);
+  ReplyKind on_token(KeepaliveToken token, const net::Flow& source);
   uint8_t reason_mask(const Record& r) const;
   void count_mask(uint8_t mask, int delta);
   const std::string& sent_by(uint32_t local_socket_id);
@@ -239,6 +249,7 @@ class KeepaliveEngine {
   std::vector<uint32_t> free_;
   absl::flat_hash_set<uint32_t, IdHash, IdEq> index_;
   KeepaliveWheel wheel_;
+  uint32_t shard_bits_;          // the shard, shifted into the top 8 bits of a token index
   std::vector<uint32_t> fired_;  // scratch for wheel_.advance
   absl::flat_hash_map<uint32_t, std::string> advertised_cache_;
   uint32_t next_generation_ = 1;

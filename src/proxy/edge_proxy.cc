@@ -30,11 +30,6 @@ bool dialog_forming(sip::Method m) {
          m == sip::Method::kNotify;
 }
 
-bool has_to_tag(const sip::Message& msg) {
-  auto to = msg.to();
-  return to.ok() && *to && (*to)->has_tag;
-}
-
 // §16.7 step 6: 6xx first, then the lowest class; within 4xx prefer the more useful codes
 // (401/407 challenges, 415/420/484) over 408 and 503, which only say nothing answered.
 int response_rank(uint16_t status) {
@@ -79,7 +74,8 @@ EdgeProxy::EdgeProxy(ProxyShared& shared, uint32_t worker, const txn::TimerConfi
       worker_(worker),
       clock_(clock),
       table_(timers, *this, *this),
-      reject_log_(shared.log, std::chrono::seconds(10)) {}
+      reject_log_(shared.log, std::chrono::seconds(10)),
+      keepalive_(make_keepalive(shared, worker, clock)) {}
 
 EdgeProxy::~EdgeProxy() = default;
 
@@ -106,6 +102,7 @@ void EdgeProxy::on_unparsable(const net::Flow& flow, uint32_t /*worker*/, std::s
 void EdgeProxy::on_binary_datagram(const net::Flow& flow, uint32_t /*worker*/, std::string_view bytes) {
   // RFC 5626 §4.4.2 / §8: a UA keeping its UDP flow alive sends STUN Binding requests to the SIP
   // port, and the edge answers with the address it sees (the UA learns its NAT mapping from it).
+  if (keepalive_stun_reply(flow, bytes)) return;  // the answer to our own keepalive
   auto stun = nat::decode_stun(bytes);
   if (!stun.ok() || stun->type != nat::kStunBindingRequest) {
     reject(Drop::kBadStun, flow.remote, stun.ok() ? "STUN message other than a Binding request" : stun.error().what);
@@ -118,6 +115,7 @@ void EdgeProxy::on_binary_datagram(const net::Flow& flow, uint32_t /*worker*/, s
 
 void EdgeProxy::on_flow_closed(const net::Flow& flow, bool connected) {
   shared_.aliases.forget_connection(flow.connection_id);
+  if (keepalive_ && keepalive_->remove_endpoint(flow)) keepalive_changed(flow);
   auto it = connection_txns_.find(flow.connection_id);
   if (it == connection_txns_.end()) return;
   std::vector<TransactionId> txns = std::move(it->second);
@@ -134,12 +132,16 @@ void EdgeProxy::advance() {
   TimePoint t = now();
   table_.advance(t);
   fire_timer_c(t);
+  run_keepalive(t);
   notify_deadline();
 }
 
 std::optional<TimePoint> EdgeProxy::next_deadline() const {
   std::optional<TimePoint> d = table_.next_deadline();
   if (!timer_c_heap_.empty() && (!d || timer_c_heap_.front().first < *d)) d = timer_c_heap_.front().first;
+  if (keepalive_) {
+    if (auto k = keepalive_->next_deadline(); k && (!d || *k < *d)) d = k;
+  }
   return d;
 }
 
@@ -249,6 +251,7 @@ void EdgeProxy::handle_response(transport::Inbound& in) {
     reject(Drop::kBadResponse, in.flow.remote, "response failed its checks: dropped");
     return;
   }
+  if (keepalive_sip_reply(in)) return;
   auto top = msg.top_via();
   if (top.ok()) {
     auto owner = branch_worker((*top)->branch);
@@ -468,8 +471,15 @@ bool EdgeProxy::start_branch(Call& call, const sip::Message& request, const Dest
   txn_context_[*id] = ctx;
   branch_call_[*id] = &call;
   if (call.invite) start_timer_c(*id);
-  call.branches.push_back(
-      Branch{.txn = *id, .forwarded = std::move(bytes), .target_index = target_index, .to_upstream = to_upstream});
+  call.branches.push_back(Branch{.txn = *id,
+                                 .forwarded = std::move(bytes),
+                                 .target_index = target_index,
+                                 .to_upstream = to_upstream,
+                                 .client_flow = std::nullopt});
+  if (dest.flow && !to_upstream && (retarget == nullptr || retarget->routes.empty())) {
+    call.branches.back().client_flow = dest.flow;
+  }
+  keepalive_branch_started(call, request, call.branches.back());
   return true;
 }
 
@@ -641,6 +651,7 @@ void EdgeProxy::on_response(TransactionId txn, sip::MessagePtr& response) {
                     : std::chrono::seconds(shared_.config.dialog_flow_seconds));
     }
     call.branches[branch_index].done = true;
+    keepalive_final(call, &call.branches[branch_index], status, response.get());
     if (call.server != txn::kNoTransaction) {
       bool border_register = false;
       if (shared_.border != nullptr && call.from_client) {
@@ -669,6 +680,7 @@ void EdgeProxy::on_failure(TransactionId txn, txn::Failure failure) {
 
 void EdgeProxy::branch_final(Call& call, Branch& branch, uint16_t status, std::string response_bytes) {
   branch.done = true;
+  keepalive_final(call, &branch, status, nullptr);
   // RFC 3263 §4.3: on 503 or no answer, try the next upstream target. A target that sent a
   // provisional answered: its later 408 (Timer C) is the callee's, not a dead server.
   if (branch.to_upstream && !branch.provisional && (status == 503 || status == 408) && !call.cancelled &&
@@ -694,6 +706,7 @@ void EdgeProxy::maybe_finish(Call& call) {
   if (pending) return;
   call.final_sent = true;
   uint16_t status = call.best_status;
+  keepalive_final(call, nullptr, status == 0 ? 500 : status, nullptr);
   const sip::Message* request = table_.request(call.server);
   // §16.7 step 6: a 503 received from the next hop is not passed on (it would make the client
   // think *we* are unavailable); we answer 500. A 503 we generate ourselves (nothing upstream

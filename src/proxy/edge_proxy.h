@@ -29,6 +29,7 @@
 #include "net/sip_resolver.h"
 #include "proxy/alias_table.h"
 #include "proxy/border_services.h"
+#include "proxy/keepalive_services.h"
 #include "proxy/local_identity.h"
 #include "proxy/proxy_config.h"
 #include "proxy/proxy_metrics.h"
@@ -65,6 +66,7 @@ struct ProxyShared {
   std::vector<EdgeProxy*> workers;         // filled before run(); indexed by worker
   RegistrarServices* registrar = nullptr;  // registrar mode; null: pure edge
   BorderServices* border = nullptr;        // border mode (edge in front of a registrar); null: off
+  KeepaliveServices* keepalive = nullptr;  // NAT keepalives; null: off
 };
 
 class EdgeProxy final : public transport::MessageHandler,
@@ -79,6 +81,16 @@ class EdgeProxy final : public transport::MessageHandler,
   void on_unparsable(const net::Flow& flow, uint32_t worker, std::string_view bytes, const Error& error) override;
   void on_flow_closed(const net::Flow& flow, bool connected) override;
   void on_binary_datagram(const net::Flow& flow, uint32_t worker, std::string_view bytes) override;
+  void on_pong(const net::Flow& flow) override;
+
+  // NAT keepalives (edge_proxy_keepalive.cc). Each worker's engine keeps the flows this worker
+  // owns: a stream flow's connection owner, a UDP flow's remote by hash; reasons learned on other
+  // workers are posted to the owner. Null when keepalives are off. This worker's thread only.
+  const nat::KeepaliveEngine* keepalive_engine() const { return keepalive_.get(); }
+  static uint32_t keepalive_owner(const net::Flow& flow, size_t workers);
+  // A persisted reason reloaded at start-up (call on the owning worker's thread).
+  void restore_keepalive(const net::Flow& flow, nat::KeepaliveReason reason, uint64_t key_hash,
+                         std::chrono::seconds remaining);
 
   // Runs due transaction timers; the daemon calls it from the worker's timer.
   void advance();
@@ -119,6 +131,7 @@ class EdgeProxy final : public transport::MessageHandler,
     bool provisional = false;
     bool cancel_pending = false;
     bool done = false;
+    std::optional<net::Flow> client_flow;  // the NATed client this branch goes to (dialog keepalive)
   };
   // One proxied request: its server transaction and client branches (§16).
   struct Call {
@@ -134,6 +147,9 @@ class EdgeProxy final : public transport::MessageHandler,
     bool authenticated = false;  // its Proxy-Authorization was checked here (registrar mode)
     // Border mode: the expires to ask upstream instead of the client's (its original interval).
     std::optional<uint32_t> border_upstream_expires;
+    // Whether the client that sent this request shows a NAT (the keepalive engine's question),
+    // asked at most once per call.
+    mutable std::optional<bool> natted;
     std::shared_ptr<const UpstreamTargets> targets;
     std::vector<Branch> branches;
     uint16_t best_status = 0;
@@ -199,6 +215,30 @@ class EdgeProxy final : public transport::MessageHandler,
                                                               const net::Flow& source) const;
   // The flow to use for a flow named by a token: a newer one when its binding moved.
   net::Flow follow_rebinding(const net::Flow& named) const;
+
+  // Keepalive reasons (edge_proxy_keepalive.cc): learned from the requests we route and the final
+  // answers to them, whoever generated those.
+  bool wants_keepalive(const Call& call, const sip::Message& request) const;
+  // Sets (expires > 0) or removes a reason on the owning worker's engine; `create`: the flow may
+  // become a new endpoint (else only an existing one gets the reason).
+  void keepalive_reason(const net::Flow& flow, nat::KeepaliveReason reason, std::string key,
+                        std::chrono::seconds expires, bool create);
+  void apply_keepalive_reason(const net::Flow& flow, nat::KeepaliveReason reason, const std::string& key,
+                              std::chrono::seconds expires, bool create);
+  void keepalive_suppress(const net::Flow& flow, bool client_keeps_alive);
+  void keepalive_branch_started(const Call& call, const sip::Message& request, const Branch& branch);
+  void keepalive_final(const Call& call, const Branch* branch, uint16_t status, const sip::Message* response);
+  void keepalive_registered(const sip::Message& request, const net::Flow& source,
+                            const registrar::RegisterOutcome& outcome, int64_t now, bool natted);
+  // A keepalive's answer (SIP or STUN): handled here or passed to the owning worker. False: not
+  // a keepalive answer.
+  bool keepalive_sip_reply(transport::Inbound& in);
+  bool keepalive_stun_reply(const net::Flow& flow, std::string_view bytes);
+  void run_keepalive(TimePoint t);
+  void keepalive_dead(const net::Flow& flow);
+  void keepalive_changed(const net::Flow& flow);
+  void publish_keepalive_counters();
+  static std::unique_ptr<nat::KeepaliveEngine> make_keepalive(ProxyShared& shared, uint32_t worker, const Clock& clock);
   Result<TokenFlows> decode_route_token(std::string_view token) const;
   // Where a request routed by `flows` goes, given the flow it came on; none: the token names the
   // sender itself (its own route set through us), so normal routing applies.
@@ -257,6 +297,9 @@ class EdgeProxy final : public transport::MessageHandler,
   // its deadline (restarts leave the old entry behind to be skipped).
   std::vector<std::pair<TimePoint, txn::TransactionId>> timer_c_heap_;
   absl::flat_hash_map<txn::TransactionId, TimePoint> timer_c_;
+  std::unique_ptr<nat::KeepaliveEngine> keepalive_;
+  nat::KeepaliveEngine::Due keepalive_due_;
+  nat::KeepaliveEngine::Counters keepalive_published_{};
 };
 
 }  // namespace pinhole::proxy

@@ -3,10 +3,10 @@
 // and flow, NATed UDP phones get a short lease, refreshes within the upstream's interval are
 // answered here, and requests routed by an old flow token follow a binding that moved.
 #include <algorithm>
-#include <charconv>
 
 #include "nat/nat_detect.h"
 #include "proxy/edge_proxy.h"
+#include "proxy/register_contacts.h"
 #include "registrar/aor.h"
 #include "sip/editor.h"
 
@@ -15,32 +15,6 @@ namespace pinhole::proxy {
 using txn::TransactionId;
 
 namespace {
-
-// RFC 5626 §6: an instance + reg-id names the binding whatever its URI; otherwise the URI does.
-std::string contact_key(const sip::Contact& c) {
-  if (!c.instance.empty()) return "instance:" + std::string(c.instance) + ";reg-id=" + std::string(c.reg_id);
-  return std::string(c.uri.raw);
-}
-
-bool same_contact(const sip::Contact& asked, const sip::Contact& listed) {
-  if (!asked.instance.empty()) return asked.instance == listed.instance && asked.reg_id == listed.reg_id;
-  return sip::uri_equal(asked.uri, listed.uri);
-}
-
-std::optional<uint32_t> parse_seconds(std::string_view text) {
-  uint32_t v = 0;
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc{} || p != text.data() + text.size()) return std::nullopt;
-  return v;
-}
-
-// The expiry a Contact asks (request) or is granted (2xx): its own parameter, else the Expires
-// header; in a 2xx without either, RFC 3261 §10.2.1.1's default hour.
-std::optional<uint32_t> contact_expires(const sip::Contact& c, const sip::Message& msg, bool response) {
-  if (!c.expires.empty()) return parse_seconds(c.expires);
-  if (auto h = msg.expires(); h.ok() && h->has_value()) return **h;
-  return response ? std::optional<uint32_t>(3600) : std::nullopt;
-}
 
 // A Contact value of the request with its expires set to `seconds`.
 std::string contact_with_expires(const sip::Contact& c, uint32_t seconds) {

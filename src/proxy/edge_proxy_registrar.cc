@@ -25,11 +25,6 @@ namespace {
 
 constexpr char kTokenSeparator = '-';
 
-bool has_to_tag(const sip::Message& msg) {
-  auto to = msg.to();
-  return to.ok() && (*to)->has_tag;
-}
-
 bool same_peer(const net::Flow& a, const net::Flow& b) {
   return a.transport == b.transport && a.local_socket_id == b.local_socket_id && a.remote == b.remote &&
          a.connection_id == b.connection_id;
@@ -265,6 +260,7 @@ void EdgeProxy::register_here(TransactionId txn, const sip::Message& request, co
     ctx.first_hop = paths->back().uri.has_param("ob");
   }
   registrar::RegisterOutcome outcome = reg.handler.handle(request, ctx);
+  keepalive_registered(request, source, outcome, ctx.now, !ctx.nat.empty());
   if (outcome.status >= 200 && outcome.status < 300) {
     reg.metrics.registers_ok.inc();
   } else {

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "nat/keepalive_engine.h"
 #include "nat/nat_detect.h"
 #include "net/address.h"
 #include "net/transport.h"
@@ -32,6 +33,19 @@ struct Upstream {
   std::vector<net::Address> trusted_sources;
 };
 
+// The NAT keepalive engine (issue 5, docs/config.md `keepalive:`): which flows pinhole keeps open
+// and how.
+struct KeepaliveSettings {
+  bool enabled = true;
+  nat::KeepaliveConfig engine;
+  // Ping only UAs whose requests show a NAT (the `nat:` tests), as Kamailio's nat_traversal does;
+  // false: every client flow that registers, subscribes or is in a dialog.
+  bool only_natted = true;
+  // An endpoint found dead (max_misses pings unanswered) loses its registrar bindings (registrar
+  // mode): calls to it fail over at once instead of ringing into a NAT that forgot it.
+  bool remove_bindings_on_dead = true;
+};
+
 struct ProxyConfig {
   Upstream upstream;
   ForceRport force_rport = ForceRport::kAlways;
@@ -51,6 +65,7 @@ struct ProxyConfig {
   // (the learned expires is used otherwise); and how long a dialog keeps its flows.
   uint32_t default_registration_seconds = 3600;
   uint32_t dialog_flow_seconds = 7200;
+  KeepaliveSettings keepalive;
   // Server header / User-Agent in responses we generate.
   std::string server_name = "pinhole";
 };

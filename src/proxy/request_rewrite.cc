@@ -202,4 +202,9 @@ std::string strip_top_via(const sip::Message& response) {
   return ed.serialize();
 }
 
+bool has_to_tag(const sip::Message& msg) {
+  auto to = msg.to();
+  return to.ok() && *to && (*to)->has_tag;
+}
+
 }  // namespace pinhole::proxy

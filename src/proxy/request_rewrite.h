@@ -69,6 +69,8 @@ void set_contact_expires(const sip::Message& msg, sip::Editor& ed,
 
 // The response as forwarded upstream of us: our top Via removed (§16.7 step 9).
 std::string strip_top_via(const sip::Message& response);
+// Whether the request is inside a dialog (its To carries a tag, RFC 3261 §12.2).
+bool has_to_tag(const sip::Message& msg);
 void remove_top_via(const sip::Message& response, sip::Editor& ed);  // the same as one edit among others
 
 }  // namespace pinhole::proxy

@@ -22,22 +22,31 @@
 
 namespace pinhole::store {
 
-// One queued write. kRemove uses binding.aor and binding.binding_id, kRemoveAor binding.aor.
+// One queued write. kRemove uses binding.aor and binding.binding_id, kRemoveAor binding.aor;
+// kSaveKeepalive the whole keepalive, kRemoveKeepalive keepalive.node and keepalive.flow.
 struct WriteOp {
-  enum class Kind : uint8_t { kSave, kRemove, kRemoveAor };
+  enum class Kind : uint8_t { kSave, kRemove, kRemoveAor, kSaveKeepalive, kRemoveKeepalive };
   Kind kind = Kind::kSave;
   BindingRecord binding;  // kRemove: only aor and binding_id; kRemoveAor: only aor
+  KeepaliveRecord keepalive;
 
-  static WriteOp save(const BindingRecord& b) { return {Kind::kSave, b}; }
+  static WriteOp save(const BindingRecord& b) { return {Kind::kSave, b, {}}; }
   static WriteOp remove(std::string_view aor, std::string_view binding_id) {
-    WriteOp op{Kind::kRemove, {}};
+    WriteOp op{Kind::kRemove, {}, {}};
     op.binding.aor = std::string(aor);
     op.binding.binding_id = std::string(binding_id);
     return op;
   }
   static WriteOp remove_aor(std::string_view aor) {
-    WriteOp op{Kind::kRemoveAor, {}};
+    WriteOp op{Kind::kRemoveAor, {}, {}};
     op.binding.aor = std::string(aor);
+    return op;
+  }
+  static WriteOp save_keepalive(const KeepaliveRecord& k) { return {Kind::kSaveKeepalive, {}, k}; }
+  static WriteOp remove_keepalive(std::string_view node, const net::Flow& flow) {
+    WriteOp op{Kind::kRemoveKeepalive, {}, {}};
+    op.keepalive.node = std::string(node);
+    op.keepalive.flow = flow;
     return op;
   }
 };

@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "store/lookup_thread.h"
+#include "store/record_codec.h"
 
 namespace pinhole::store {
 namespace {
@@ -60,6 +61,32 @@ class MemoryStore final : public Store {
     count_write();
   }
 
+  void save_keepalive(const KeepaliveRecord& k) override {
+    if (k.reasons.empty()) {
+      remove_keepalive(k.node, k.flow);
+      return;
+    }
+    std::lock_guard lock(mutex_);
+    keepalives_.insert_or_assign(std::pair(k.node, keepalive_flow_key(k.flow)), k);
+    count_write();
+  }
+
+  void remove_keepalive(std::string_view node, const net::Flow& flow) override {
+    std::lock_guard lock(mutex_);
+    keepalives_.erase(std::pair(std::string(node), keepalive_flow_key(flow)));
+    count_write();
+  }
+
+  Result<std::vector<KeepaliveRecord>> load_keepalives(std::string_view node) override {
+    std::lock_guard lock(mutex_);
+    std::vector<KeepaliveRecord> out;
+    // Map order is (node, flow key) byte order: one node's endpoints are contiguous and sorted.
+    for (auto it = keepalives_.lower_bound(std::pair(std::string(node), std::string()));
+         it != keepalives_.end() && it->first.first == node; ++it)
+      out.push_back(it->second);
+    return out;
+  }
+
   Status put_user(const UserRecord& u) override {
     PINHOLE_TRY(validate_user(u));
     std::lock_guard lock(mutex_);
@@ -97,7 +124,8 @@ class MemoryStore final : public Store {
 
   mutable std::mutex mutex_;
   std::map<std::string, std::map<std::string, BindingRecord, std::less<>>, std::less<>> aors_;
-  std::map<std::pair<std::string, std::string>, UserRecord> users_;  // (username, realm)
+  std::map<std::pair<std::string, std::string>, UserRecord> users_;            // (username, realm)
+  std::map<std::pair<std::string, std::string>, KeepaliveRecord> keepalives_;  // (node, flow key)
   StoreStats stats_;
   // Last: its thread calls load_aor, so it stops before the maps go.
   LookupThread lookups_;

@@ -1,6 +1,7 @@
 // Length-prefixed record encoding (see record_codec.h).
 #include "store/record_codec.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdint>
 #include <limits>
@@ -21,6 +22,11 @@ constexpr uint64_t kMaxPathEntries = 4096;
 constexpr Error kCorrupt{500, "corrupt stored binding"};
 constexpr Error kUnknownVersion{500, "stored binding of an unknown format version"};
 constexpr Error kCorruptList{500, "corrupt stored string list"};
+constexpr Error kCorruptKeepalive{500, "corrupt stored keepalive endpoint"};
+constexpr Error kUnknownKeepaliveVersion{500, "stored keepalive endpoint of an unknown format version"};
+// Reasons per endpoint: a registration or two, a few subscriptions and dialogs. A stored count past
+// this is corruption.
+constexpr uint64_t kMaxKeepaliveReasons = 4096;
 
 void put_field(std::string& out, std::string_view bytes) {
   out += std::to_string(bytes.size());
@@ -78,6 +84,13 @@ class FieldReader {
   bool ok_ = true;
 };
 
+// A value that does not start with `version`: "<digits>;" is a version we do not know.
+bool other_version(std::string_view value) {
+  size_t semi = value.find(';');
+  return semi != std::string_view::npos && semi > 0 &&
+         value.substr(0, semi).find_first_not_of("0123456789") == std::string_view::npos;
+}
+
 }  // namespace
 
 std::string encode_binding_value(const BindingRecord& b) {
@@ -108,10 +121,7 @@ std::string encode_binding_value(const BindingRecord& b) {
 Result<BindingRecord> decode_binding_value(std::string_view aor, std::string_view binding_id, std::string_view value) {
   if (!value.starts_with(kVersion1)) {
     // "<digits>;" is a version we do not know; anything else is not ours at all.
-    size_t semi = value.find(';');
-    bool versioned = semi != std::string_view::npos && semi > 0 &&
-                     value.substr(0, semi).find_first_not_of("0123456789") == std::string_view::npos;
-    return versioned ? kUnknownVersion : kCorrupt;
+    return other_version(value) ? kUnknownVersion : kCorrupt;
   }
   FieldReader r(value.substr(kVersion1.size()));
   BindingRecord b;
@@ -143,6 +153,71 @@ Result<BindingRecord> decode_binding_value(std::string_view aor, std::string_vie
   for (uint64_t i = 0; i < path_count; ++i) b.path.emplace_back(r.field());
   if (!r.ok()) return kCorrupt;
   return b;
+}
+
+std::string encode_keepalive_value(const KeepaliveRecord& k) {
+  std::string out;
+  out.reserve(64 + 40 * k.reasons.size());
+  out += kVersion1;
+  put_int(out, k.interval_s);
+  put_field(out, net::transport_name(k.flow.transport));
+  put_int(out, k.flow.local_socket_id);
+  put_field(out, k.flow.remote.address.format().view());
+  put_int(out, k.flow.remote.port);
+  put_int(out, k.flow.connection_id);
+  put_int(out, k.reasons.size());
+  for (const KeepaliveReasonRecord& r : k.reasons) {
+    put_int(out, static_cast<unsigned>(r.kind));
+    put_int(out, r.key_hash);
+    put_int(out, r.expires_at);
+  }
+  return out;
+}
+
+Result<KeepaliveRecord> decode_keepalive_value(std::string_view node, std::string_view value) {
+  if (!value.starts_with(kVersion1)) return other_version(value) ? kUnknownKeepaliveVersion : kCorruptKeepalive;
+  FieldReader r(value.substr(kVersion1.size()));
+  KeepaliveRecord k;
+  k.node = std::string(node);
+  k.interval_s = r.integer<uint32_t>();
+  std::optional<net::Transport> transport = net::parse_transport(r.field());
+  k.flow.local_socket_id = r.integer<uint32_t>();
+  std::string_view address_text = r.field();
+  k.flow.remote.port = r.integer<uint16_t>();
+  k.flow.connection_id = r.integer<uint64_t>();
+  auto count = r.integer<uint64_t>();
+  if (!r.ok() || !transport || count > kMaxKeepaliveReasons) return kCorruptKeepalive;
+  k.flow.transport = *transport;
+  auto address = net::Address::parse(address_text);
+  if (!address) return kCorruptKeepalive;
+  k.flow.remote.address = *address;
+  k.reasons.reserve(count);
+  for (uint64_t i = 0; i < count; ++i) {
+    KeepaliveReasonRecord reason;
+    reason.kind = r.integer<uint8_t>();
+    reason.key_hash = r.integer<uint64_t>();
+    reason.expires_at = r.integer<int64_t>();
+    if (!r.ok()) return kCorruptKeepalive;
+    k.reasons.push_back(reason);
+  }
+  return k;
+}
+
+std::string keepalive_flow_key(const net::Flow& flow) {
+  std::string key(net::transport_name(flow.transport));
+  key += '/';
+  key += std::to_string(flow.local_socket_id);
+  key += '/';
+  key += flow.remote.format().view();
+  key += '/';
+  key += std::to_string(flow.connection_id);
+  return key;
+}
+
+int64_t keepalive_latest_expiry(const KeepaliveRecord& k) {
+  int64_t latest = 0;
+  for (const KeepaliveReasonRecord& r : k.reasons) latest = std::max(latest, r.expires_at);
+  return latest;
 }
 
 std::string encode_string_list(const std::vector<std::string>& list) {

@@ -31,6 +31,8 @@ constexpr Error kBadReply{500, "unexpected redis reply"};
 
 constexpr std::string_view kAorPrefix = "pinhole:aor:";
 constexpr std::string_view kUserPrefix = "pinhole:user:";
+constexpr std::string_view kKeepalivePrefix = "pinhole:keepalive:";
+constexpr std::string_view kKeepaliveSetPrefix = "pinhole:keepalives:";
 constexpr size_t kReadChunk = 512;  // HGETALLs per pipeline in the loads
 constexpr std::chrono::milliseconds kShutdownGrace{2000};
 
@@ -81,6 +83,42 @@ constexpr std::string_view kRemoveAorScript =
     "redis.call('DEL', KEYS[1])\n"
     "redis.call('SREM', KEYS[2], ARGV[1])\n"
     "return 1\n";
+
+// Keepalive endpoints. KEYS[1] the endpoint's key, KEYS[2] its node's set; ARGV[1] the flow key
+// (the set member), ARGV[2] the value, ARGV[3] the EXPIREAT time ("" keeps the key forever). SET
+// clears any earlier TTL, so a later save with a shorter expiry shortens it.
+std::string save_keepalive_script() {
+  return "redis.call('SET', KEYS[1], ARGV[2])\n"
+         "redis.call('SADD', KEYS[2], ARGV[1])\n"
+         "if ARGV[3] ~= '' then redis.call('EXPIREAT', KEYS[1], ARGV[3]) end\n" +
+         std::string(kForgetIfGone);
+}
+
+constexpr std::string_view kRemoveKeepaliveScript =
+    "redis.call('DEL', KEYS[1])\n"
+    "redis.call('SREM', KEYS[2], ARGV[1])\n"
+    "return 1\n";
+
+// The EXPIREAT argument of a keepalive save: its latest reason + the grace, as the binding hashes
+// get. From 1e11 on (year 5138: garbage) "" (forever), as the binding script does; at least 1.
+std::string keepalive_expire_at(const KeepaliveRecord& k) {
+  int64_t latest = keepalive_latest_expiry(k);
+  constexpr int64_t kForever = 100'000'000'000;
+  if (latest >= kForever - kRedisTtlGrace.count()) return {};
+  return std::to_string(std::max<int64_t>(1, latest + kRedisTtlGrace.count()));
+}
+
+// ':' and '%' in a key part written %3A and %25, so that the parts that follow stay unambiguous.
+void append_escaped(std::string& key, std::string_view part) {
+  for (char c : part) {
+    if (c == ':')
+      key += "%3A";
+    else if (c == '%')
+      key += "%25";
+    else
+      key += c;
+  }
+}
 
 struct ContextFree {
   void operator()(redisContext* c) const { redisFree(c); }
@@ -208,6 +246,24 @@ class RedisSink final : public BatchSink {
         case WriteOp::Kind::kRemoveAor:
           appended = append(ctx_.get(), {"EVALSHA", sha_remove_aor_, "2", key, kRedisAorsKey, b.aor});
           break;
+        case WriteOp::Kind::kSaveKeepalive: {
+          const KeepaliveRecord& k = op.keepalive;
+          key = redis_keepalive_key(k.node, k.flow);
+          value = encode_keepalive_value(k);
+          std::string set = redis_keepalive_set_key(k.node);
+          std::string flow_key = keepalive_flow_key(k.flow);
+          std::string at = keepalive_expire_at(k);
+          appended = append(ctx_.get(), {"EVALSHA", sha_save_keepalive_, "2", key, set, flow_key, value, at});
+          break;
+        }
+        case WriteOp::Kind::kRemoveKeepalive: {
+          const KeepaliveRecord& k = op.keepalive;
+          key = redis_keepalive_key(k.node, k.flow);
+          std::string set = redis_keepalive_set_key(k.node);
+          std::string flow_key = keepalive_flow_key(k.flow);
+          appended = append(ctx_.get(), {"EVALSHA", sha_remove_keepalive_, "2", key, set, flow_key});
+          break;
+        }
       }
       if (!appended) return lost();
     }
@@ -241,7 +297,9 @@ class RedisSink final : public BatchSink {
     if (ctx_) return true;
     Context c = connect(target_);
     if (c && !(load_script(c.get(), save_script(), sha_save_) && load_script(c.get(), remove_script(), sha_remove_) &&
-               load_script(c.get(), std::string(kRemoveAorScript), sha_remove_aor_)))
+               load_script(c.get(), std::string(kRemoveAorScript), sha_remove_aor_) &&
+               load_script(c.get(), save_keepalive_script(), sha_save_keepalive_) &&
+               load_script(c.get(), std::string(kRemoveKeepaliveScript), sha_remove_keepalive_)))
       c.reset();
     if (!c) {
       failures_.fetch_add(1, std::memory_order_relaxed);
@@ -288,6 +346,8 @@ class RedisSink final : public BatchSink {
   std::string sha_save_;
   std::string sha_remove_;
   std::string sha_remove_aor_;
+  std::string sha_save_keepalive_;
+  std::string sha_remove_keepalive_;
   bool had_failure_ = false;
   std::atomic<bool> connected_{false};
   std::atomic<uint64_t> reconnects_{0};
@@ -409,6 +469,65 @@ class RedisStore final : public Store {
     writer_.push(WriteOp::remove(aor, binding_id));
   }
   void remove_aor(std::string_view aor) override { writer_.push(WriteOp::remove_aor(aor)); }
+
+  void save_keepalive(const KeepaliveRecord& k) override {
+    if (k.reasons.empty())
+      writer_.push(WriteOp::remove_keepalive(k.node, k.flow));
+    else
+      writer_.push(WriteOp::save_keepalive(k));
+  }
+  void remove_keepalive(std::string_view node, const net::Flow& flow) override {
+    writer_.push(WriteOp::remove_keepalive(node, flow));
+  }
+
+  Result<std::vector<KeepaliveRecord>> load_keepalives(std::string_view node) override {
+    std::string set_key = redis_keepalive_set_key(node);
+    Result<std::vector<Reply>> members = reader_.run({{"SMEMBERS", set_key}});
+    if (!members) return members.error();
+    const Reply& set = members->front();
+    if (is_error(set)) return kRefused;
+    if (set->type != REDIS_REPLY_ARRAY) return kBadReply;
+    std::vector<std::string> flow_keys;
+    for (size_t i = 0; i < set->elements; ++i)
+      if (set->element[i]->type == REDIS_REPLY_STRING) flow_keys.emplace_back(text(set->element[i]));
+
+    std::string prefix = keepalive_key_prefix(node);
+    std::vector<KeepaliveRecord> out;
+    std::vector<std::string> gone;  // in the set, but their key expired
+    for (size_t start = 0; start < flow_keys.size(); start += kReadChunk) {
+      size_t end = std::min(flow_keys.size(), start + kReadChunk);
+      std::vector<RedisReader::Command> commands;
+      for (size_t i = start; i < end; ++i) commands.push_back({"GET", prefix + flow_keys[i]});
+      Result<std::vector<Reply>> values = reader_.run(commands);
+      if (!values) return values.error();
+      for (size_t i = start; i < end; ++i) {
+        const Reply& v = (*values)[i - start];
+        // An error reply here is about that one key (WRONGTYPE: something else wrote it): skip it
+        // like an undecodable value rather than lose every other endpoint.
+        if (v->type == REDIS_REPLY_NIL) {
+          gone.push_back(flow_keys[i]);
+          continue;
+        }
+        Result<KeepaliveRecord> k = v->type == REDIS_REPLY_STRING ? decode_keepalive_value(node, text(v.get()))
+                                                                  : Result<KeepaliveRecord>(kBadReply);
+        if (k)
+          out.push_back(std::move(k).value());
+        else
+          decode_errors_.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    if (!gone.empty()) {
+      // Best effort, as for the AORs: only if the key is still gone when the script runs.
+      std::string script = std::string(kForgetIfGone);
+      std::vector<RedisReader::Command> commands;
+      commands.reserve(gone.size());
+      for (const std::string& flow_key : gone)
+        commands.push_back({"EVAL", script, "2", prefix + flow_key, set_key, flow_key});
+      (void)reader_.run(commands);
+    }
+    sort_keepalives(out);
+    return out;
+  }
 
   Status put_user(const UserRecord& u) override {
     PINHOLE_TRY(validate_user(u));
@@ -560,16 +679,26 @@ std::string redis_aor_key(std::string_view aor) {
 
 std::string redis_user_key(std::string_view realm, std::string_view username) {
   std::string key(kUserPrefix);
-  for (char c : realm) {
-    if (c == ':')
-      key += "%3A";
-    else if (c == '%')
-      key += "%25";
-    else
-      key += c;
-  }
+  append_escaped(key, realm);
   key += ':';
   key += username;
+  return key;
+}
+
+std::string keepalive_key_prefix(std::string_view node) {
+  std::string key(kKeepalivePrefix);
+  append_escaped(key, node);
+  key += ':';
+  return key;
+}
+
+std::string redis_keepalive_key(std::string_view node, const net::Flow& flow) {
+  return keepalive_key_prefix(node) + keepalive_flow_key(flow);
+}
+
+std::string redis_keepalive_set_key(std::string_view node) {
+  std::string key(kKeepaliveSetPrefix);
+  append_escaped(key, node);
   return key;
 }
 

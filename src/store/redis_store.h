@@ -8,7 +8,14 @@
 //   pinhole:aors                    set of the AORs that have a hash (load_bindings walks it)
 //   pinhole:user:<realm>:<username> hash: username, realm, ha1_md5, ha1_sha256 (':' and '%' in the
 //                                   realm are written %3A and %25, so the key is unambiguous)
-// Each binding write is one Lua script call (kept as EVALSHA), so the hash, its TTL and the set
+//   pinhole:keepalive:<node>:<flow> string: a keepalive endpoint (record_codec.h value); <flow> is
+//                                   keepalive_flow_key, ':' and '%' in <node> escaped as above; TTL
+//                                   at its latest reason expiry + kRedisTtlGrace
+//   pinhole:keepalives:<node>       set of the flow keys of that node's endpoints (load_keepalives
+//                                   reads it; members whose key expired are pruned then)
+// Keepalives are one key per endpoint (not one hash per node) so that each gets its own TTL: an
+// endpoint left behind by a node that died goes away on its own.
+// Each binding or keepalive write is one Lua script call (kept as EVALSHA), so the hash, its TTL and the set
 // change together.
 //
 // Connections: the writer thread owns one (pipelined batches; lost connections are retried with
@@ -27,6 +34,7 @@
 #include <string_view>
 
 #include "common/result.h"
+#include "net/flow.h"
 #include "store/store.h"
 
 namespace pinhole::store {
@@ -47,6 +55,10 @@ inline constexpr std::chrono::milliseconds kRedisPingInterval{2000};
 inline constexpr std::string_view kRedisAorsKey = "pinhole:aors";
 std::string redis_aor_key(std::string_view aor);
 std::string redis_user_key(std::string_view realm, std::string_view username);
+std::string redis_keepalive_key(std::string_view node, const net::Flow& flow);
+std::string redis_keepalive_set_key(std::string_view node);
+// "pinhole:keepalive:<escaped node>:", what redis_keepalive_key puts before the flow key.
+std::string keepalive_key_prefix(std::string_view node);
 
 // Never fails for an unreachable Redis (the writer connects in the background and counts its
 // attempts); the Result is for the interface's sake. Threads: see Store.

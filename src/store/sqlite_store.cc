@@ -68,6 +68,13 @@ CREATE TABLE IF NOT EXISTS users (
   ha1_sha256 TEXT NOT NULL,
   PRIMARY KEY (username, realm)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS keepalives (
+  node TEXT NOT NULL,
+  flow_key TEXT NOT NULL,
+  expires_at INTEGER NOT NULL,
+  value BLOB NOT NULL,
+  PRIMARY KEY (node, flow_key)
+) WITHOUT ROWID;
 )sql";
 
 #define PINHOLE_BINDING_COLUMNS                                                                                \
@@ -85,6 +92,10 @@ constexpr const char* kSelectAor =
 constexpr const char* kPutUser =
     "INSERT OR REPLACE INTO users (username, realm, ha1_md5, ha1_sha256) VALUES (?1, ?2, ?3, ?4)";
 constexpr const char* kDeleteUser = "DELETE FROM users WHERE username = ?1 AND realm = ?2";
+constexpr const char* kUpsertKeepalive =
+    "INSERT OR REPLACE INTO keepalives (node, flow_key, expires_at, value) VALUES (?1, ?2, ?3, ?4)";
+constexpr const char* kDeleteKeepalive = "DELETE FROM keepalives WHERE node = ?1 AND flow_key = ?2";
+constexpr const char* kSelectKeepalives = "SELECT value FROM keepalives WHERE node = ?1 ORDER BY flow_key";
 constexpr const char* kListUsers = "SELECT username, realm, ha1_md5, ha1_sha256 FROM users ORDER BY username, realm";
 
 #undef PINHOLE_BINDING_COLUMNS
@@ -147,6 +158,8 @@ Status ensure_schema(sqlite3* db, const std::string& path) {
                           std::to_string(kSqliteSchemaVersion) + ")",
                       nullptr);
   } else if (version < kSqliteSchemaVersion) {
+    // A new file (0), or a version 1 file that lacks the keepalives table: every statement of the
+    // schema is CREATE ... IF NOT EXISTS, so running it all adds what is missing and keeps the rest.
     std::string set_version = "PRAGMA user_version = " + std::to_string(kSqliteSchemaVersion);
     if (!exec(db, kCreateSchema) || !exec(db, set_version.c_str()))
       status = db_error(path, "cannot create the tables", db);
@@ -228,11 +241,13 @@ class SqliteStore;
 // The writer thread's side: the writer connection and its statements.
 class SqliteSink final : public BatchSink {
  public:
-  SqliteSink(Db db, Stmt upsert, Stmt remove, Stmt remove_aor)
+  SqliteSink(Db db, Stmt upsert, Stmt remove, Stmt remove_aor, Stmt upsert_keepalive, Stmt remove_keepalive)
       : db_(std::move(db)),
         upsert_(std::move(upsert)),
         remove_(std::move(remove)),
-        remove_aor_(std::move(remove_aor)) {}
+        remove_aor_(std::move(remove_aor)),
+        upsert_keepalive_(std::move(upsert_keepalive)),
+        remove_keepalive_(std::move(remove_keepalive)) {}
 
   BatchResult write(std::span<const WriteOp> ops) override {
     // A batch the database refuses as a whole (disk full, locked past busy_timeout) is lost and
@@ -288,6 +303,24 @@ class SqliteSink final : public BatchSink {
         s = remove_aor_.get();
         bind_text(s, 1, b.aor);
         return step_and_reset(s);
+      case WriteOp::Kind::kSaveKeepalive: {
+        const KeepaliveRecord& k = op.keepalive;
+        s = upsert_keepalive_.get();
+        std::string key = keepalive_flow_key(k.flow);
+        std::string value = encode_keepalive_value(k);
+        bind_text(s, 1, k.node);
+        bind_text(s, 2, key);
+        sqlite3_bind_int64(s, 3, keepalive_latest_expiry(k));
+        sqlite3_bind_blob(s, 4, value.data(), static_cast<int>(value.size()), SQLITE_STATIC);
+        return step_and_reset(s);  // before `key` and `value` go out of scope
+      }
+      case WriteOp::Kind::kRemoveKeepalive: {
+        s = remove_keepalive_.get();
+        std::string key = keepalive_flow_key(op.keepalive.flow);
+        bind_text(s, 1, op.keepalive.node);
+        bind_text(s, 2, key);
+        return step_and_reset(s);
+      }
     }
     return false;
   }
@@ -304,6 +337,8 @@ class SqliteSink final : public BatchSink {
   Stmt upsert_;
   Stmt remove_;
   Stmt remove_aor_;
+  Stmt upsert_keepalive_;
+  Stmt remove_keepalive_;
 };
 
 // The reader connection and its statements; every member is called under SqliteStore::read_mutex_.
@@ -311,6 +346,7 @@ struct ReadSide {
   Db db;
   Stmt select_all;
   Stmt select_aor;
+  Stmt select_keepalives;
   Stmt put_user;
   Stmt delete_user;
   Stmt list_users;
@@ -354,6 +390,35 @@ class SqliteStore final : public Store {
     writer_.push(WriteOp::remove(aor, binding_id));
   }
   void remove_aor(std::string_view aor) override { writer_.push(WriteOp::remove_aor(aor)); }
+
+  void save_keepalive(const KeepaliveRecord& k) override {
+    if (k.reasons.empty())
+      writer_.push(WriteOp::remove_keepalive(k.node, k.flow));
+    else
+      writer_.push(WriteOp::save_keepalive(k));
+  }
+  void remove_keepalive(std::string_view node, const net::Flow& flow) override {
+    writer_.push(WriteOp::remove_keepalive(node, flow));
+  }
+
+  Result<std::vector<KeepaliveRecord>> load_keepalives(std::string_view node) override {
+    std::lock_guard lock(read_mutex_);
+    sqlite3_stmt* s = read_.select_keepalives.get();
+    bind_text(s, 1, node);
+    std::vector<KeepaliveRecord> out;
+    int rc = SQLITE_ROW;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      Result<KeepaliveRecord> k = decode_keepalive_value(node, column_blob(s, 0));
+      if (k)
+        out.push_back(std::move(k).value());
+      else
+        decode_errors_.fetch_add(1, std::memory_order_relaxed);
+    }
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc != SQLITE_DONE) return kReadFailed;
+    return out;  // ORDER BY flow_key: SQLite compares TEXT bytewise (BINARY), the promised order
+  }
 
   Status put_user(const UserRecord& u) override {
     PINHOLE_TRY(validate_user(u));
@@ -451,7 +516,9 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, const 
   Result<Stmt> upsert = prepare(writer_db->get(), path, kUpsertBinding);
   Result<Stmt> remove = prepare(writer_db->get(), path, kDeleteBinding);
   Result<Stmt> remove_aor = prepare(writer_db->get(), path, kDeleteAor);
-  for (const Result<Stmt>* r : {&upsert, &remove, &remove_aor})
+  Result<Stmt> upsert_keepalive = prepare(writer_db->get(), path, kUpsertKeepalive);
+  Result<Stmt> remove_keepalive = prepare(writer_db->get(), path, kDeleteKeepalive);
+  for (const Result<Stmt>* r : {&upsert, &remove, &remove_aor, &upsert_keepalive, &remove_keepalive})
     if (!r->ok()) return r->error();
 
   Result<Db> reader_db = open_connection(path);
@@ -459,20 +526,23 @@ Result<std::unique_ptr<Store>> open_sqlite_store(const std::string& path, const 
   ReadSide read;
   Result<Stmt> select_all = prepare(reader_db->get(), path, kSelectAll);
   Result<Stmt> select_aor = prepare(reader_db->get(), path, kSelectAor);
+  Result<Stmt> select_keepalives = prepare(reader_db->get(), path, kSelectKeepalives);
   Result<Stmt> put_user = prepare(reader_db->get(), path, kPutUser);
   Result<Stmt> delete_user = prepare(reader_db->get(), path, kDeleteUser);
   Result<Stmt> list_users = prepare(reader_db->get(), path, kListUsers);
-  for (const Result<Stmt>* r : {&select_all, &select_aor, &put_user, &delete_user, &list_users})
+  for (const Result<Stmt>* r : {&select_all, &select_aor, &select_keepalives, &put_user, &delete_user, &list_users})
     if (!r->ok()) return r->error();
   read.db = std::move(reader_db).value();
   read.select_all = std::move(select_all).value();
   read.select_aor = std::move(select_aor).value();
+  read.select_keepalives = std::move(select_keepalives).value();
   read.put_user = std::move(put_user).value();
   read.delete_user = std::move(delete_user).value();
   read.list_users = std::move(list_users).value();
 
   auto sink = std::make_unique<SqliteSink>(std::move(writer_db).value(), std::move(upsert).value(),
-                                           std::move(remove).value(), std::move(remove_aor).value());
+                                           std::move(remove).value(), std::move(remove_aor).value(),
+                                           std::move(upsert_keepalive).value(), std::move(remove_keepalive).value());
   return std::unique_ptr<Store>(std::make_unique<SqliteStore>(std::move(sink), std::move(read), options));
 }
 

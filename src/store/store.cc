@@ -2,9 +2,12 @@
 #include "store/store.h"
 
 #include <algorithm>
+#include <string>
 #include <tuple>
+#include <utility>
 
 #include "store/memory_store.h"
+#include "store/record_codec.h"
 #include "store/redis_store.h"
 #include "store/sqlite_store.h"
 #include "store/store_url.h"
@@ -52,6 +55,16 @@ void sort_users(std::vector<UserRecord>& users) {
   std::sort(users.begin(), users.end(), [](const UserRecord& a, const UserRecord& b) {
     return std::tie(a.username, a.realm) < std::tie(b.username, b.realm);
   });
+}
+
+void sort_keepalives(std::vector<KeepaliveRecord>& keepalives) {
+  // Keys computed once: the comparison would otherwise format two flows per step.
+  std::vector<std::pair<std::string, KeepaliveRecord>> keyed;
+  keyed.reserve(keepalives.size());
+  for (KeepaliveRecord& k : keepalives) keyed.emplace_back(keepalive_flow_key(k.flow), std::move(k));
+  std::sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  keepalives.clear();
+  for (auto& [key, k] : keyed) keepalives.push_back(std::move(k));
 }
 
 }  // namespace pinhole::store

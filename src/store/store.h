@@ -1,7 +1,7 @@
-// The location/user store (DESIGN.md §2 store/): persists registrations (BindingRecord) and digest
-// users (UserRecord) so that they survive restarts and, with Redis, are shared by several pinhole
-// nodes. Three implementations behind one interface: "memory" (tests; the behaviour reference),
-// "sqlite" (the default, one node) and "redis" (clusters). open_store() picks one from a URL.
+// The location/user store (DESIGN.md §2 store/): persists registrations (BindingRecord), digest
+// users (UserRecord) and NAT keepalive endpoints (KeepaliveRecord) so that they survive restarts and, with Redis, are
+// shared by several pinhole nodes. Three implementations behind one interface: "memory" (tests; the behaviour
+// reference), "sqlite" (the default, one node) and "redis" (clusters). open_store() picks one from a URL.
 //
 // The in-memory location service stays the source of truth while pinhole runs: it writes every
 // change through (save/remove, which never block) and reads the store only at start-up and for
@@ -22,7 +22,7 @@
 
 namespace pinhole::store {
 
-// Counters for the metrics endpoint. `writes`: binding writes (save/remove/remove_aor) that reached
+// Counters for the metrics endpoint. `writes`: binding and keepalive writes (save/remove) that reached
 // the backend; `batches`: transactions/pipelines that carried them; `write_errors`: writes lost
 // (refused by the backend, dropped from a full queue, or still queued when the store was destroyed);
 // `reconnects`: Redis connections re-established after a failure; `connection_failures`: failed
@@ -67,6 +67,18 @@ class Store {
   virtual void remove_binding(std::string_view aor, std::string_view binding_id) = 0;
   virtual void remove_aor(std::string_view aor) = 0;
 
+  // Keepalive endpoints (issue 5), written behind like the bindings: any thread, never block on I/O;
+  // later writes of the same (node, flow) win. save_keepalive replaces the endpoint's whole record
+  // (all its reasons); a record without reasons removes it (nothing would reload from it).
+  virtual void save_keepalive(const KeepaliveRecord& k) = 0;
+  virtual void remove_keepalive(std::string_view node, const net::Flow& flow) = 0;
+  // Start-up (blocking): every endpoint `node` saved, reasons already expired included (the caller
+  // filters), sorted by keepalive_flow_key (record_codec.h) bytes. Another node's endpoints are
+  // never returned. Redis alone also drops an endpoint once its latest reason expired more than
+  // kRedisTtlGrace ago (key TTL). Records that cannot be read back are skipped and counted in
+  // decode_errors.
+  virtual Result<std::vector<KeepaliveRecord>> load_keepalives(std::string_view node) = 0;
+
   // Users (operations path; blocking is fine). put_user checks the record with validate_user().
   virtual Status put_user(const UserRecord& u) = 0;  // insert or replace (username, realm)
   virtual Result<bool> delete_user(std::string_view username, std::string_view realm) = 0;  // false: none
@@ -100,5 +112,6 @@ Status validate_user(const UserRecord& u);
 // The orders the loads promise (see Store); the implementations share them.
 void sort_bindings(std::vector<BindingRecord>& bindings);
 void sort_users(std::vector<UserRecord>& users);
+void sort_keepalives(std::vector<KeepaliveRecord>& keepalives);
 
 }  // namespace pinhole::store

@@ -163,6 +163,7 @@ void StreamConnection::process(std::string_view chunk) {
         break;
       case sip::StreamFramer::Kind::kPong:
         WorkerCounters::inc(counters.pongs_received);
+        if (handler) handler->on_pong(flow_);
         break;
       case sip::StreamFramer::Kind::kMessage: {
         WorkerCounters::inc(counters.stream_messages_in);

@@ -273,6 +273,20 @@ bool TransportLayerImpl::flow_alive(const net::Flow& flow) const {
   return shared_.directory.contains(flow.connection_id);
 }
 
+void TransportLayerImpl::close_flow(const net::Flow& flow) {
+  if (!net::is_stream(flow.transport)) return;
+  Worker* owner = owner_of(flow.connection_id);
+  if (owner == nullptr || !shared_.directory.contains(flow.connection_id)) return;
+  auto apply = [owner, id = flow.connection_id] {
+    if (StreamConnection* connection = owner->connections().find(id)) connection->close();
+  };
+  if (owner->on_own_thread()) {
+    apply();
+  } else {
+    boost::asio::post(owner->io(), apply);
+  }
+}
+
 TransportCounters TransportLayerImpl::counters() const {
   TransportCounters out;
   for (const auto& worker : workers_) worker->counters().add_to(out);

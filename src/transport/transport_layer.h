@@ -122,6 +122,8 @@ class MessageHandler {
     (void)worker;
     (void)bytes;
   }
+  // An RFC 5626 §3.5.1 CRLF pong arrived on a stream flow (the answer to a keepalive ping).
+  virtual void on_pong(const net::Flow& flow) { (void)flow; }
 };
 
 struct TransportCounters {  // monotonic, summed over workers
@@ -187,6 +189,9 @@ class TransportLayer {
   virtual void keep_flow_until(const net::Flow& flow, std::chrono::steady_clock::time_point until) = 0;
   // Whether the flow's connection is open (always true for UDP). Any thread.
   virtual bool flow_alive(const net::Flow& flow) const = 0;
+  // Closes a stream flow (the keepalive engine found it dead); the handler hears on_flow_closed.
+  // Any thread (posted to the owning worker). No-op for UDP and for a connection already gone.
+  virtual void close_flow(const net::Flow& flow) = 0;
 
   virtual size_t open_connections() const = 0;
   virtual TransportCounters counters() const = 0;  // any thread; a consistent-enough snapshot

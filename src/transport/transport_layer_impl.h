@@ -33,6 +33,7 @@ class TransportLayerImpl final : public TransportLayer {
                             std::string_view bytes, std::string_view tls_server_name) override;
   void keep_flow_until(const net::Flow& flow, std::chrono::steady_clock::time_point until) override;
   bool flow_alive(const net::Flow& flow) const override;
+  void close_flow(const net::Flow& flow) override;
   uint16_t udp_client_port(uint32_t worker, uint32_t socket_id) const override;
   size_t open_connections() const override { return shared_.directory.size(); }
   TransportCounters counters() const override;

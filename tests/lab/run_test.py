@@ -485,6 +485,12 @@ def torture_verdict(name, cls, text, transport, path, answers):
 
 # Issue 4's registrar-mode tests (registrar_*) live in their own module; importing it registers them.
 import registrar_tests  # noqa: E402,F401
+# Issue 5's keepalive tests (keepalive_*).
+import keepalive_tests  # noqa: E402,F401
+# Issue 6's media relay tests (media_*, pinhole-media driven by Kamailio's rtpengine module).
+import media_tests  # noqa: E402,F401
+# Issue 7's pinhole-ua tests (ua_*).
+import ua_tests  # noqa: E402,F401
 
 
 # --------------------------------------------------------------------------- main
@@ -495,6 +501,8 @@ def main():
     ap.add_argument("--workdir")
     ap.add_argument("--pinhole", default=os.environ.get("PINHOLE_DAEMON"))
     ap.add_argument("--shared", default=os.path.join(HERE, "..", "..", "..", "shared"))
+    ap.add_argument("--pinhole-media", default=os.environ.get("PINHOLE_MEDIA"),
+                    help="the pinhole-media binary (media_* tests)")
     args = ap.parse_args()
     fn = TESTS[args.name]
     labmod.require_lab_or_exit(fn.tools)

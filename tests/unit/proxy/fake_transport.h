@@ -70,6 +70,11 @@ class FakeTransport final : public transport::TransportLayer {
   bool flow_alive(const net::Flow& flow) const override {
     return flow.connection_id == 0 || !dead_connections.contains(flow.connection_id);
   }
+  void close_flow(const net::Flow& flow) override {
+    closed.push_back(flow);
+    if (flow.connection_id != 0) dead_connections.insert(flow.connection_id);
+  }
+  std::vector<net::Flow> closed;
   size_t open_connections() const override { return 0; }
   uint16_t udp_client_port(uint32_t, uint32_t) const override { return client_port; }
   uint16_t client_port = 0;
