@@ -162,10 +162,10 @@ class KeepaliveEngine {
     net::Flow flow;
     std::vector<std::pair<KeepaliveReason, std::string>> reasons;  // key as 16 hex of its hash
     std::vector<ReasonDetail> details;                             // same order, for persistence
-    std::chrono::seconds interval;
-    uint32_t misses;
-    uint64_t sent, replies, rebindings;
-    bool suppressed;
+    std::chrono::seconds interval{0};
+    uint32_t misses = 0;
+    uint64_t sent = 0, replies = 0, rebindings = 0;
+    bool suppressed = false;
     TimePoint next_send;
   };
   std::vector<EndpointView> list() const;

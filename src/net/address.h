@@ -96,6 +96,7 @@ class Address {
   AddressText format() const;
   std::string to_string() const { return std::string(format().view()); }
 
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 flags the synthesized comparison with 0.
   friend auto operator<=>(const Address&, const Address&) = default;
   friend bool operator==(const Address&, const Address&) = default;
 
@@ -138,6 +139,7 @@ struct Endpoint {
 
   Endpoint unmapped() const { return {address.unmapped(), port}; }
 
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 flags the synthesized comparison with 0.
   friend auto operator<=>(const Endpoint&, const Endpoint&) = default;
   friend bool operator==(const Endpoint&, const Endpoint&) = default;
 
