@@ -4,7 +4,6 @@
 // expired reasons still loaded, and per backend: the record codec, corrupt records skipped and
 // counted, the SQLite migration of a version 1 file, the Redis key layout and TTL.
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -16,6 +15,7 @@
 
 #include "net/address.h"
 #include "net/transport.h"
+#include "sqlite_test_support.h"
 #include "store/record_codec.h"
 #include "store/redis_store.h"
 #include "store/sqlite_store.h"
@@ -70,50 +70,13 @@ std::vector<KeepaliveRecord> sorted(std::vector<KeepaliveRecord> v) {
   return v;
 }
 
-test::RedisServer* shared_redis(std::string& error) {
-  static std::string start_error;
-  static std::unique_ptr<test::RedisServer> server = test::RedisServer::start(start_error);
-  error = start_error;
-  return server.get();
-}
-
-class KeepaliveStore : public ::testing::TestWithParam<std::string> {
+class KeepaliveStore : public test::StoreBackendTest {
  protected:
-  void SetUp() override {
-    const std::string& kind = GetParam();
-    if (kind == "redis") {
-      PINHOLE_REQUIRE_REDIS_SERVER();
-      std::string error;
-      test::RedisServer* redis = shared_redis(error);
-      ASSERT_NE(redis, nullptr) << error;
-      test::RedisReply flushed = redis->command({"FLUSHALL"});
-      ASSERT_TRUE(flushed && flushed->type == REDIS_REPLY_STATUS);
-      url_ = redis->url();
-    } else if (kind == "sqlite") {
-      ASSERT_FALSE(dir_.path().empty());
-      url_ = "sqlite://" + dir_.path() + "/store.db";
-    } else {
-      url_ = "memory:";
-    }
-    open();
-  }
-
-  void open(const StoreOptions& options = {}) {
-    store_.reset();
-    auto opened = open_store(url_, options);
-    ASSERT_TRUE(opened.ok()) << opened.error().what;
-    store_ = std::move(opened).value();
-  }
-
   std::vector<KeepaliveRecord> load(const std::string& node) {
     auto r = store_->load_keepalives(node);
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().what);
     return r.ok() ? *r : std::vector<KeepaliveRecord>{};
   }
-
-  test::TempDir dir_;
-  std::string url_;
-  std::unique_ptr<Store> store_;
 };
 
 TEST_P(KeepaliveStore, StartsEmpty) { EXPECT_TRUE(load("edge-1").empty()); }
@@ -340,27 +303,9 @@ class SqliteKeepalives : public ::testing::Test {
     return s.ok() ? std::move(s).value() : nullptr;
   }
 
-  bool exec(const std::string& sql) {
-    sqlite3* db = nullptr;
-    bool ok = sqlite3_open(file().c_str(), &db) == SQLITE_OK &&
-              sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK;
-    sqlite3_close(db);
-    return ok;
-  }
+  bool exec(const std::string& sql) { return test::sqlite_exec(file(), sql); }
 
-  std::string query(const std::string& sql) {
-    sqlite3* db = nullptr;
-    std::string out;
-    if (sqlite3_open(file().c_str(), &db) == SQLITE_OK) {
-      sqlite3_stmt* s = nullptr;
-      if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW &&
-          sqlite3_column_text(s, 0) != nullptr)
-        out = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
-      sqlite3_finalize(s);
-    }
-    sqlite3_close(db);
-    return out;
-  }
+  std::string query(const std::string& sql) { return test::sqlite_query(file(), sql); }
 
   test::TempDir dir_;
 };

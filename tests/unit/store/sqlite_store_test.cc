@@ -6,7 +6,6 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -17,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "sqlite_test_support.h"
 #include "store/store.h"
 #include "store_test_support.h"
 
@@ -38,28 +38,9 @@ class SqliteStoreTest : public ::testing::Test {
     return s.ok() ? std::move(s).value() : nullptr;
   }
 
-  // A single-value query on the file, through SQLite directly.
-  std::string query(const std::string& sql) {
-    sqlite3* db = nullptr;
-    std::string out;
-    if (sqlite3_open(file().c_str(), &db) == SQLITE_OK) {
-      sqlite3_stmt* s = nullptr;
-      if (sqlite3_prepare_v2(db, sql.c_str(), -1, &s, nullptr) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW &&
-          sqlite3_column_text(s, 0) != nullptr)
-        out = reinterpret_cast<const char*>(sqlite3_column_text(s, 0));
-      sqlite3_finalize(s);
-    }
-    sqlite3_close(db);
-    return out;
-  }
+  std::string query(const std::string& sql) { return test::sqlite_query(file(), sql); }
 
-  bool exec(const std::string& sql) {
-    sqlite3* db = nullptr;
-    bool ok = sqlite3_open(file().c_str(), &db) == SQLITE_OK &&
-              sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK;
-    sqlite3_close(db);
-    return ok;
-  }
+  bool exec(const std::string& sql) { return test::sqlite_exec(file(), sql); }
 
   test::TempDir dir_;
 };

@@ -25,43 +25,8 @@ namespace {
 using namespace std::string_literals;
 using test::sample_binding;
 
-// One redis-server for the whole binary (ctest runs each test in a process of its own, so each
-// gets its own server and port).
-test::RedisServer* shared_redis(std::string& error) {
-  static std::string start_error;
-  static std::unique_ptr<test::RedisServer> server = test::RedisServer::start(start_error);
-  error = start_error;
-  return server.get();
-}
-
-class StoreContract : public ::testing::TestWithParam<std::string> {
+class StoreContract : public test::StoreBackendTest {
  protected:
-  void SetUp() override {
-    const std::string& kind = GetParam();
-    if (kind == "redis") {
-      PINHOLE_REQUIRE_REDIS_SERVER();
-      std::string error;
-      test::RedisServer* redis = shared_redis(error);
-      ASSERT_NE(redis, nullptr) << error;
-      test::RedisReply flushed = redis->command({"FLUSHALL"});
-      ASSERT_TRUE(flushed && flushed->type == REDIS_REPLY_STATUS);
-      url_ = redis->url();
-    } else if (kind == "sqlite") {
-      ASSERT_FALSE(dir_.path().empty());
-      url_ = "sqlite://" + dir_.path() + "/store.db";
-    } else {
-      url_ = "memory:";
-    }
-    open();
-  }
-
-  void open(const StoreOptions& options = {}) {
-    store_.reset();
-    auto opened = open_store(url_, options);
-    ASSERT_TRUE(opened.ok()) << opened.error().what;
-    store_ = std::move(opened).value();
-  }
-
   std::vector<BindingRecord> all() {
     auto r = store_->load_bindings();
     EXPECT_TRUE(r.ok()) << (r.ok() ? "" : r.error().what);
@@ -86,10 +51,6 @@ class StoreContract : public ::testing::TestWithParam<std::string> {
     });
     return v;
   }
-
-  test::TempDir dir_;
-  std::string url_;
-  std::unique_ptr<Store> store_;
 };
 
 TEST_P(StoreContract, ReportsItsKind) { EXPECT_EQ(store_->kind(), GetParam()); }

@@ -295,4 +295,49 @@ class RedisServer {
   pid_t pid_ = -1;
 };
 
+// One redis-server for the whole test binary (ctest runs each test in a process of its own, so
+// each gets its own server and port). `error` says why it could not start.
+inline RedisServer* shared_redis(std::string& error) {
+  static std::string start_error;
+  static std::unique_ptr<RedisServer> server = RedisServer::start(start_error);
+  error = start_error;
+  return server.get();
+}
+
+// A fresh store of the backend the test parameter names ("memory", "sqlite" or "redis"): the
+// fixture of the tests every backend must pass. Redis is flushed before each test.
+class StoreBackendTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    const std::string& kind = GetParam();
+    if (kind == "redis") {
+      PINHOLE_REQUIRE_REDIS_SERVER();
+      std::string error;
+      RedisServer* redis = shared_redis(error);
+      ASSERT_NE(redis, nullptr) << error;
+      RedisReply flushed = redis->command({"FLUSHALL"});
+      ASSERT_TRUE(flushed && flushed->type == REDIS_REPLY_STATUS);
+      url_ = redis->url();
+    } else if (kind == "sqlite") {
+      ASSERT_FALSE(dir_.path().empty());
+      url_ = "sqlite://" + dir_.path() + "/store.db";
+    } else {
+      url_ = "memory:";
+    }
+    open();
+  }
+
+  // (Re)opens the store on the same URL, as a restart would.
+  void open(const StoreOptions& options = {}) {
+    store_.reset();
+    auto opened = open_store(url_, options);
+    ASSERT_TRUE(opened.ok()) << opened.error().what;
+    store_ = std::move(opened).value();
+  }
+
+  TempDir dir_;
+  std::string url_;
+  std::unique_ptr<Store> store_;
+};
+
 }  // namespace pinhole::store::test
