@@ -20,6 +20,7 @@
 
 #include "app/admin_server.h"
 #include "app/registrar_admin.h"
+#include "ctl_test_support.h"
 #include "registrar/location.h"
 #include "registrar/user_directory.h"
 #include "store/store.h"
@@ -68,17 +69,9 @@ class CtlTest : public ::testing::Test {
     store_->save_binding(b);
   }
 
-  struct Run {
-    int code;
-    std::string out;
-    std::string err;
-  };
   template <typename F>
-  Run run(F command) {
-    std::ostringstream out;
-    std::ostringstream err;
-    int code = command(out, err);
-    return {code, out.str(), err.str()};
+  static test::CtlRun run(F command) {
+    return test::run_ctl(command);
   }
 
   registrar::Location location_;

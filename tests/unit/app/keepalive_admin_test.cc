@@ -24,6 +24,7 @@
 #include "app/admin_server.h"
 #include "app/ctl.h"
 #include "common/clock.h"
+#include "ctl_test_support.h"
 #include "nat/keepalive_engine.h"
 #include "net/address.h"
 
@@ -275,17 +276,9 @@ class KeepaliveCtlTest : public KeepaliveAdminTest {
     server_.reset();
   }
 
-  struct Run {
-    int code;
-    std::string out;
-    std::string err;
-  };
   template <typename F>
-  Run run(F command) {
-    std::ostringstream out;
-    std::ostringstream err;
-    int code = command(out, err);
-    return {code, out.str(), err.str()};
+  static test::CtlRun run(F command) {
+    return test::run_ctl(command);
   }
 
   asio::io_context io_;
