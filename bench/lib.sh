@@ -141,3 +141,13 @@ sipp_stat() {
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.3f", a / b; else print "nan" }'; }
+
+# Prints the top LINES symbols of a `perf record` file, each line prefixed with LABEL, and keeps
+# them in OUT. Nothing when the file is missing or empty (perf not run).
+print_perf_top() {
+  local data=$1 out=$2 label=$3 lines=$4
+  [[ -s $data ]] || return 0
+  perf report -i "$data" --no-children --sort symbol --stdio 2>/dev/null |
+    grep -E '^ +[0-9]+\.[0-9]+%' | sed -E 's/[[:space:]-]+$//' | head -"$lines" >"$out" || true
+  sed "s/^/$label/" "$out"
+}

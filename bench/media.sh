@@ -232,11 +232,7 @@ run_bench() {  # $1 = pinhole | rtpengine | floor
     "${RESULT[${relay}_bench_cpu_s]}" "${RESULT[${relay}_bench_socket_drops]}" \
     "${RESULT[${relay}_setup_s]}" "${RESULT[${relay}_misrouted]}" "${RESULT[${relay}_late_or_duplicate]}" \
     "${RESULT[${relay}_send_errors]}" "${RESULT[${relay}_delete_failures]}"
-  if [[ -s $WORK_DIR/$relay-perf.data ]]; then
-    perf report -i "$WORK_DIR/$relay-perf.data" --no-children --sort symbol --stdio 2>/dev/null |
-      grep -E '^ +[0-9]+\.[0-9]+%' | sed -E 's/[[:space:]-]+$//' | head -20 >"$WORK_DIR/$relay-perf-top.txt" || true
-    sed "s/^/  perf $relay: /" "$WORK_DIR/$relay-perf-top.txt"
-  fi
+  print_perf_top "$WORK_DIR/$relay-perf.data" "$WORK_DIR/$relay-perf-top.txt" "  perf $relay: " 20
 }
 
 # ---------------------------------------------------------------- main

@@ -328,10 +328,8 @@ run_load() {
         v = $1; gsub(",", "", v); ev = ($2 == "msec") ? $3 " (ms)" : $2
         if (n > 0) printf "  perf: %-32s %14s = %10.3f per REGISTER pair\n", ev, $1, v / n }' "$WORK_DIR/$tag-perf.txt"
   fi
-  if [[ -s $WORK_DIR/pinhole-perf.data && $proxy == pinhole ]]; then
-    perf report -i "$WORK_DIR/pinhole-perf.data" --no-children --sort symbol --stdio 2>/dev/null |
-      grep -E '^ +[0-9]+\.[0-9]+%' | head -25 >"$WORK_DIR/pinhole-perf-top.txt" || true
-    sed 's/^/  perf record: /' "$WORK_DIR/pinhole-perf-top.txt"
+  if [[ $proxy == pinhole ]]; then
+    print_perf_top "$WORK_DIR/pinhole-perf.data" "$WORK_DIR/pinhole-perf-top.txt" "  perf record: " 25
   fi
 }
 
