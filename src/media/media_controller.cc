@@ -132,10 +132,7 @@ std::string MediaController::offer(std::string_view cookie, const NgCommand& com
   Call& call = it->second;
   call.last_signal = unix_now();
   call.delete_at.reset();  // a new offer revives a call whose delete was pending
-  Branch* branch = nullptr;
-  for (auto& b : call.branches) {
-    if (b.from_tag == command.from_tag && b.via_branch == command.via_branch) branch = &b;
-  }
+  auto [branch, side] = find_branch(call, command.from_tag, command.to_tag, command.via_branch);
   bool new_branch = branch == nullptr;
   Branch fresh;
   if (new_branch) {
@@ -156,21 +153,21 @@ std::string MediaController::offer(std::string_view cookie, const NgCommand& com
       if (s.media_index == i) existing = &s;
     }
     if (existing != nullptr) {
-      // Re-offer: leg A learns its peer again from the new SDP.
+      // Re-offer: the offering leg learns its peer again from the new SDP.
       RelayWorker* worker = workers_[existing->worker];
-      auto done = worker->call([worker, key = existing->key, setup, now] {
+      auto done = worker->call([worker, key = existing->key, setup, now, side = side] {
         RelaySession* s = worker->find(key);
-        if (s != nullptr) s->leg(0).reset_expected(setup, now);
+        if (s != nullptr) s->leg(side).reset_expected(setup, now);
         return s != nullptr;
       });
       if (done && *done) {
-        relays[i] = sdp::RelayEndpoint{config_.advertised, existing->leg_ports[1]};
+        relays[i] = sdp::RelayEndpoint{config_.advertised, existing->leg_ports[1 - side]};
         continue;
       }
     }
-    SessionKey key{std::string(command.call_id), std::string(command.from_tag),
-                   std::string(command.via_branch) + "#" + std::to_string(i)};
-    auto session = RelaySession::create(key, pool_, setup, LegSetup{}, config_.session, now);
+    SessionKey key{std::string(command.call_id), branch->from_tag, branch->via_branch + "#" + std::to_string(i)};
+    auto session = side == 0 ? RelaySession::create(key, pool_, setup, LegSetup{}, config_.session, now)
+                             : RelaySession::create(key, pool_, LegSetup{}, setup, config_.session, now);
     if (!session) {
       drop_streams(created);
       if (new_call) calls_.erase(it);
@@ -192,7 +189,7 @@ std::string MediaController::offer(std::string_view cookie, const NgCommand& com
       if (new_call) calls_.erase(it);
       return error_reply(cookie, kInternal);
     }
-    relays[i] = sdp::RelayEndpoint{config_.advertised, stream.leg_ports[1]};
+    relays[i] = sdp::RelayEndpoint{config_.advertised, stream.leg_ports[1 - side]};
     if (existing != nullptr) {
       *existing = stream;
     } else {
@@ -200,13 +197,13 @@ std::string MediaController::offer(std::string_view cookie, const NgCommand& com
     }
   }
 
-  auto rewritten = sdp::rewrite_sdp(desc, relays, rewrite_options(command), branch->previous[0]);
+  auto rewritten = sdp::rewrite_sdp(desc, relays, rewrite_options(command), branch->previous[side]);
   if (!rewritten) {
     drop_streams(created);
     if (new_call) calls_.erase(it);
     return error_reply(cookie, rewritten.error().what);
   }
-  branch->previous[0] = sdp::PreviousRewrite{rewritten->version, rewritten->content_hash};
+  branch->previous[side] = sdp::PreviousRewrite{rewritten->version, rewritten->content_hash};
   for (auto& s : created) branch->streams.push_back(std::move(s));
   counters_.sessions_created += created.size();
   if (new_branch) call.branches.push_back(std::move(fresh));
@@ -227,19 +224,17 @@ std::string MediaController::sdp_reply(std::string_view cookie, const NgCommand&
 std::string MediaController::answer(std::string_view cookie, const NgCommand& command) {
   auto it = calls_.find(command.call_id);
   if (it == calls_.end()) return error_reply(cookie, kUnknownCall);
-  Branch* branch = nullptr;
-  for (auto& b : it->second.branches) {
-    if (b.from_tag != command.from_tag) continue;
-    if (!command.via_branch.empty() && b.via_branch != command.via_branch) continue;
-    if (branch == nullptr) branch = &b;
-  }
+  // `side`: 0 answers an offer of the branch's offerer (leg A), 1 one of its answerer (a re-INVITE
+  // from the callee, whose answer comes from leg A).
+  auto [branch, side] = find_branch(it->second, command.from_tag, command.to_tag, command.via_branch);
   if (branch == nullptr) return error_reply(cookie, kUnknownCall);
   auto parsed = sdp::parse_sdp(command.sdp);
   if (!parsed) return error_reply(cookie, kBadSdp);
   const sdp::SessionDescription& desc = *parsed;
   TimePoint now = clock_.now();
   it->second.last_signal = unix_now();
-  branch->to_tag = std::string(command.to_tag);
+  if (side == 0) branch->to_tag = std::string(command.to_tag);
+  size_t answering = 1 - side;  // the leg whose SDP this is
 
   std::vector<std::optional<sdp::RelayEndpoint>> relays(desc.media.size());
   for (const Stream& stream : branch->streams) {
@@ -247,18 +242,40 @@ std::string MediaController::answer(std::string_view cookie, const NgCommand& co
     if (i >= desc.media.size() || desc.media[i].disabled()) continue;
     LegSetup setup = leg_setup(desc.media[i], command);
     RelayWorker* worker = workers_[stream.worker];
-    auto done = worker->call([worker, key = stream.key, setup, now] {
+    auto done = worker->call([worker, key = stream.key, setup, now, answering] {
       RelaySession* s = worker->find(key);
-      if (s != nullptr) s->leg(1).reset_expected(setup, now);
+      if (s != nullptr) s->leg(answering).reset_expected(setup, now);
       return s != nullptr;
     });
-    if (done && *done) relays[i] = sdp::RelayEndpoint{config_.advertised, stream.leg_ports[0]};
+    if (done && *done) relays[i] = sdp::RelayEndpoint{config_.advertised, stream.leg_ports[side]};
   }
-  auto rewritten = sdp::rewrite_sdp(desc, relays, rewrite_options(command), branch->previous[1]);
+  auto rewritten = sdp::rewrite_sdp(desc, relays, rewrite_options(command), branch->previous[answering]);
   if (!rewritten) return error_reply(cookie, rewritten.error().what);
-  branch->previous[1] = sdp::PreviousRewrite{rewritten->version, rewritten->content_hash};
+  branch->previous[answering] = sdp::PreviousRewrite{rewritten->version, rewritten->content_hash};
 
   return sdp_reply(cookie, command, rewritten->body);
+}
+
+std::pair<MediaController::Branch*, size_t> MediaController::find_branch(Call& call, std::string_view from_tag,
+                                                                         std::string_view to_tag,
+                                                                         std::string_view via_branch) {
+  // The branch `from_tag` offered (side 0): the one whose answerer is `to_tag` when there are
+  // several (forks without via-branch), else the first. A via-branch names it exactly.
+  Branch* any = nullptr;
+  for (auto& b : call.branches) {
+    if (b.from_tag != from_tag || (!via_branch.empty() && b.via_branch != via_branch)) continue;
+    if (to_tag.empty() || b.to_tag.empty() || b.to_tag == to_tag) return {&b, 0};
+    if (any == nullptr) any = &b;
+  }
+  if (any != nullptr) return {any, 0};
+  // The other direction of an established dialog (side 1): a re-INVITE or UPDATE from the
+  // callee, whose tag the branch learned from the answer. Its SDP goes on leg B.
+  if (via_branch.empty()) {
+    for (auto& b : call.branches) {
+      if (!b.to_tag.empty() && b.to_tag == from_tag && (to_tag.empty() || b.from_tag == to_tag)) return {&b, 1};
+    }
+  }
+  return {nullptr, 0};
 }
 
 std::string MediaController::remove(std::string_view cookie, const NgCommand& command) {

@@ -27,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
@@ -98,6 +99,11 @@ class MediaController {
     std::optional<TimePoint> delete_at;
   };
 
+  // The branch an offer or answer from `from_tag` belongs to, and the side that sent the SDP (0:
+  // the branch's offerer, leg A; 1: its answerer, leg B). Null for none (an offer then starts a
+  // new branch).
+  std::pair<Branch*, size_t> find_branch(Call& call, std::string_view from_tag, std::string_view to_tag,
+                                         std::string_view via_branch);
   std::string offer(std::string_view cookie, const NgCommand& command);
   std::string answer(std::string_view cookie, const NgCommand& command);
   static std::string sdp_reply(std::string_view cookie, const NgCommand& command, std::string_view body);

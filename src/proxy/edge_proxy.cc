@@ -302,6 +302,8 @@ void EdgeProxy::route_new_request(TransactionId txn, const sip::Message& request
   call->from_client = !is_from_upstream(source.remote);
   Call& c = *call;
   calls_[txn] = std::move(call);
+  if (refuse_bad_sdp(txn, request)) return;
+  if (request.method() == sip::Method::kBye) media_bye(request);
 
   RouteAnalysis routes = analyse_routes(request, shared_.identity);
   if (shared_.registrar != nullptr && route_as_registrar(c, txn, request, routes)) return;
@@ -456,35 +458,47 @@ bool EdgeProxy::start_branch(Call& call, const sip::Message& request, const Dest
     }
     rw.path = proxy_uri(out, rr_token, outbound);
   }
-  std::string bytes = apply_rewrite(request, rw);
-  auto parsed = sip::Message::parse(bytes, sip::Framing::kDatagram);
-  if (!parsed.ok()) {
-    shared_.log->error("rewritten request does not parse: {}", parsed.error().what);
-    return false;
-  }
-  uint64_t ctx = remember(dest);
-  auto id = table_.send_request(std::move(*parsed), reliability_of(dest.transport), ctx, now());
-  if (!id.ok()) {
-    destinations_.erase(ctx);
-    return false;
-  }
-  txn_context_[*id] = ctx;
-  branch_call_[*id] = &call;
-  if (call.invite) start_timer_c(*id);
-  call.branches.push_back(Branch{.txn = *id,
-                                 .forwarded = std::move(bytes),
+  call.branches.push_back(Branch{.forwarded = apply_rewrite(request, rw),
                                  .target_index = target_index,
                                  .to_upstream = to_upstream,
-                                 .client_flow = std::nullopt});
-  if (dest.flow && !to_upstream && (retarget == nullptr || retarget->routes.empty())) {
-    call.branches.back().client_flow = dest.flow;
+                                 .client_flow = std::nullopt,
+                                 .context = remember(dest),
+                                 .relay_branch = branch});
+  Branch& started = call.branches.back();
+  if (dest.flow && !to_upstream && (retarget == nullptr || retarget->routes.empty())) started.client_flow = dest.flow;
+  if (media_offer(call, call.branches.size() - 1, request, dest)) {
+    keepalive_branch_started(call, request, call.branches.back());
+    return true;  // goes out when the relay has rewritten its SDP
+  }
+  if (!launch_branch(call, started)) {
+    destinations_.erase(started.context);
+    call.branches.pop_back();
+    return false;
   }
   keepalive_branch_started(call, request, call.branches.back());
   return true;
 }
 
-void EdgeProxy::forward_stateless(const sip::Message& request, const net::Flow& source) {
+bool EdgeProxy::launch_branch(Call& call, Branch& branch) {
+  auto parsed = sip::Message::parse(branch.forwarded, sip::Framing::kDatagram);
+  if (!parsed.ok()) {
+    shared_.log->error("rewritten request does not parse: {}", parsed.error().what);
+    return false;
+  }
+  auto dest = destinations_.find(branch.context);
+  if (dest == destinations_.end()) return false;
+  auto id = table_.send_request(std::move(*parsed), reliability_of(dest->second.transport), branch.context, now());
+  if (!id.ok()) return false;
+  txn_context_[*id] = branch.context;
+  branch_call_[*id] = &call;
+  branch.txn = *id;
+  if (call.invite) start_timer_c(*id);
+  return true;
+}
+
+void EdgeProxy::forward_stateless(const sip::Message& request, const net::Flow& source, bool media_checked) {
   // ACK for a 2xx (§16.11): the same routing as any request, without a transaction.
+  if (!media_checked && media_ack(request, source)) return;  // forwarded once the relay answered
   RouteAnalysis routes = analyse_routes(request, shared_.identity);
   Rewrite rw;
   rw.pop_routes = routes.our_routes;
@@ -634,10 +648,7 @@ void EdgeProxy::on_response(TransactionId txn, sip::MessagePtr& response) {
     call.branches[branch_index].provisional = true;
     if (timer_c_.contains(txn)) start_timer_c(txn);
     if (call.branches[branch_index].cancel_pending) cancel_branch(call, call.branches[branch_index]);
-    if (!call.final_sent && call.server != txn::kNoTransaction) {
-      shared_.metrics.response_sent(status);
-      (void)table_.respond(call.server, status, strip_top_via(*response), now());
-    }
+    if (!call.final_sent) pass_response(call, branch_index, status, strip_top_via(*response), *response);
     return;
   }
   if (status < 300) {
@@ -658,9 +669,8 @@ void EdgeProxy::on_response(TransactionId txn, sip::MessagePtr& response) {
         auto cseq = response->cseq();
         border_register = cseq.ok() && cseq->method == sip::Method::kRegister;
       }
-      shared_.metrics.response_sent(status);
-      (void)table_.respond(call.server, status,
-                           border_register ? border_learn(call, *response) : strip_top_via(*response), now());
+      pass_response(call, branch_index, status,
+                    border_register ? border_learn(call, *response) : strip_top_via(*response), *response);
     }
     call.final_sent = true;
     cancel_others(call, &call.branches[branch_index]);
@@ -681,10 +691,12 @@ void EdgeProxy::on_failure(TransactionId txn, txn::Failure failure) {
 void EdgeProxy::branch_final(Call& call, Branch& branch, uint16_t status, std::string response_bytes) {
   branch.done = true;
   keepalive_final(call, &branch, status, nullptr);
+  media_call_failed(call, &branch);
   // RFC 3263 §4.3: on 503 or no answer, try the next upstream target. A target that sent a
   // provisional answered: its later 408 (Timer C) is the callee's, not a dead server.
-  if (branch.to_upstream && !branch.provisional && (status == 503 || status == 408) && !call.cancelled &&
-      !call.final_sent && call.server != txn::kNoTransaction) {
+  // A branch that never went out (its media relay failed) is no sign of a dead server.
+  if (branch.to_upstream && branch.txn != txn::kNoTransaction && !branch.provisional &&
+      (status == 503 || status == 408) && !call.cancelled && !call.final_sent && call.server != txn::kNoTransaction) {
     size_t next = branch.target_index + 1;
     if (const sip::Message* request = table_.request(call.server);
         request && call.targets && next < call.targets->size()) {
@@ -748,6 +760,19 @@ void EdgeProxy::on_terminated(TransactionId txn) {
   bool live = std::any_of(call->branches.begin(), call->branches.end(),
                           [this](const Branch& br) { return branch_call_.contains(br.txn); });
   if (!live) calls_.erase(call->key);
+}
+
+void EdgeProxy::pass_response(Call& call, size_t branch_index, uint16_t status, std::string bytes,
+                              const sip::Message& response) {
+  if (media_response(call, branch_index, status, bytes, response)) return;  // sent once the relay answered
+  send_upstream_response(call, status, std::move(bytes));
+}
+
+void EdgeProxy::send_upstream_response(Call& call, uint16_t status, std::string bytes) {
+  // A provisional that lost the race with a final answer is not passed on (§16.7 step 5).
+  if (call.server == txn::kNoTransaction || (status < 200 && call.final_sent)) return;
+  shared_.metrics.response_sent(status);
+  (void)table_.respond(call.server, status, std::move(bytes), now());
 }
 
 // ---------------------------------------------------------------- sending

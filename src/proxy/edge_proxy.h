@@ -31,6 +31,7 @@
 #include "proxy/border_services.h"
 #include "proxy/keepalive_services.h"
 #include "proxy/local_identity.h"
+#include "proxy/media_services.h"
 #include "proxy/proxy_config.h"
 #include "proxy/proxy_metrics.h"
 #include "proxy/registrar_services.h"
@@ -67,6 +68,7 @@ struct ProxyShared {
   RegistrarServices* registrar = nullptr;  // registrar mode; null: pure edge
   BorderServices* border = nullptr;        // border mode (edge in front of a registrar); null: off
   KeepaliveServices* keepalive = nullptr;  // NAT keepalives; null: off
+  MediaServices* media = nullptr;          // media anchoring (`media.enabled`); null: off
 };
 
 class EdgeProxy final : public transport::MessageHandler,
@@ -132,6 +134,14 @@ class EdgeProxy final : public transport::MessageHandler,
     bool cancel_pending = false;
     bool done = false;
     std::optional<net::Flow> client_flow;  // the NATed client this branch goes to (dialog keepalive)
+    // Media (edge_proxy_media.cc). `media`: the relay holds a session for this branch's offer
+    // (the request's, or the callee's late offer in a 2xx), named at the relay by
+    // `relay_branch`: the branch's Via branch for a new call (one session per fork); "" inside a
+    // dialog and for a late offer, where the tags name the session.
+    bool media = false;
+    bool media_pending = false;  // the offer is at the relay: the request is not sent yet
+    uint64_t context = 0;        // destinations_ key of this branch (sent once media is ready)
+    std::string relay_branch;
   };
   // One proxied request: its server transaction and client branches (§16).
   struct Call {
@@ -169,7 +179,7 @@ class EdgeProxy final : public transport::MessageHandler,
   void handle_response(transport::Inbound& in);
   void route_new_request(txn::TransactionId txn, const sip::Message& request);
   void handle_cancel(txn::TransactionId txn, txn::TransactionId invite);
-  void forward_stateless(const sip::Message& request, const net::Flow& source);
+  void forward_stateless(const sip::Message& request, const net::Flow& source, bool media_checked = false);
   void forward_stray_response(const sip::Message& response, const net::Endpoint& from);
   bool answer_options_to_us(txn::TransactionId txn, const sip::Message& request);
 
@@ -183,6 +193,30 @@ class EdgeProxy final : public transport::MessageHandler,
   bool start_branch(Call& call, const sip::Message& request, const Destination& dest, const transport::LocalSocket& out,
                     std::string_view rr_token, bool to_upstream, size_t target_index,
                     const Retarget* retarget = nullptr);
+  // Hands the branch's forwarded bytes to a new client transaction; false when that failed.
+  bool launch_branch(Call& call, Branch& branch);
+  // Passes a provisional or 2xx response on to the caller (after the relay rewrote its SDP).
+  void pass_response(Call& call, size_t branch_index, uint16_t status, std::string bytes, const sip::Message& response);
+  void send_upstream_response(Call& call, uint16_t status, std::string bytes);
+
+  // Media anchoring (edge_proxy_media.cc): SDP offers in requests and answers in responses are
+  // rewritten by the relay before they go on; the message waits (off this thread) for it.
+  // A request whose SDP cannot be parsed is answered 488 here; true when it was.
+  bool refuse_bad_sdp(txn::TransactionId txn, const sip::Message& request);
+  // Sends the branch's offer to the relay when the policy anchors it; true: the branch is
+  // pending and goes out from media_offer_done.
+  bool media_offer(Call& call, size_t branch_index, const sip::Message& request, const Destination& dest);
+  void media_offer_done(txn::TransactionId call_key, uint64_t context, Result<MediaReply> reply);
+  // A provisional or 2xx with SDP: true when it went to the relay (sent from the callback).
+  bool media_response(Call& call, size_t branch_index, uint16_t status, std::string& bytes,
+                      const sip::Message& response);
+  void media_response_done(txn::TransactionId call_key, uint16_t status, std::string bytes, Result<MediaReply> reply);
+  // An ACK for a 2xx carrying the caller's answer to a late offer: true when it went to the relay.
+  bool media_ack(const sip::Message& ack, const net::Flow& source);
+  // BYE: the call's sessions; a failed or cancelled INVITE: its branches' sessions.
+  void media_bye(const sip::Message& request);
+  void media_call_failed(const Call& call, const Branch* branch);
+  void ask_relay(MediaRequest request, std::function<void(Result<MediaReply>)> then);
 
   // Registrar mode (edge_proxy_registrar.cc). True when the request was dealt with (answered or
   // forwarded); false: the edge logic routes it (to the core, or by flow token / Request-URI).

@@ -46,6 +46,21 @@ struct KeepaliveSettings {
   bool remove_bindings_on_dead = true;
 };
 
+// Media anchoring (issue 6, docs/config.md `media:`): when the edge asks a relay to rewrite SDP.
+// When a call gets the relay. kAuto: when either side shows a NAT or the two sides are in
+// different networks; never when both sit behind the same public address (same LAN).
+enum class MediaRelayMode : uint8_t { kAuto, kAlways, kNever };
+
+struct MediaSettings {
+  bool enabled = false;
+  MediaRelayMode mode = MediaRelayMode::kAuto;
+  // A relay that does not answer: true (default) forwards the SDP unchanged (the call may still
+  // work, e.g. between public phones) and counts it; false answers 503.
+  bool continue_without_relay = true;
+  // Flags added to every offer and answer (docs/config.md lists the useful ones).
+  std::vector<std::string> flags;
+};
+
 struct ProxyConfig {
   Upstream upstream;
   ForceRport force_rport = ForceRport::kAlways;
@@ -66,6 +81,7 @@ struct ProxyConfig {
   uint32_t default_registration_seconds = 3600;
   uint32_t dialog_flow_seconds = 7200;
   KeepaliveSettings keepalive;
+  MediaSettings media;
   // Server header / User-Agent in responses we generate.
   std::string server_name = "pinhole";
 };

@@ -34,6 +34,10 @@ std::string_view drop_name(Drop d) {
       return "store_unavailable";
     case Drop::kBadStun:
       return "bad_stun";
+    case Drop::kBadSdp:
+      return "bad_sdp";
+    case Drop::kMediaRelay:
+      return "media_relay";
     case Drop::kCount:
       break;
   }

@@ -27,6 +27,8 @@ enum class Drop : uint8_t {
   kAuthFailed,           // digest credentials that failed (wrong, unknown user, replayed nc)
   kStoreUnavailable,     // the shared store could not be read: served from this node's memory
   kBadStun,              // a STUN datagram on a SIP port that was malformed or not a Binding request
+  kBadSdp,               // an SDP offer that does not parse, or that the relay refused (488)
+  kMediaRelay,           // the media relay failed or timed out (forwarded unanchored, or 503)
   kCount,
 };
 std::string_view drop_name(Drop d);

@@ -322,6 +322,27 @@ TEST_F(NgServerTest, ForkedBranchesGetOneSessionEach) {
   EXPECT_EQ(controller_.session_count(), 1U);
 }
 
+// A re-INVITE from the callee (its tag as from-tag, the caller's as to-tag) moves the callee's
+// media on the same session: each side keeps the relay port it already sends to.
+TEST_F(NgServerTest, ReofferFromTheCalleeKeepsTheSessionAndItsPorts) {
+  RelayPoint to_b = relay_point(send(ng("c1", offer_keys("call-r", sdp_body("192.0.2.10", 5000)))).str("sdp"));
+  RelayPoint to_a = relay_point(send(ng("c2", answer_keys("call-r", sdp_body("198.51.100.20", 6000)))).str("sdp"));
+  auto reoffer = offer_keys("call-r", sdp_body("198.51.100.20", 6100), "tt1");
+  reoffer.push_back({"to-tag", std::string("ft1")});
+  Reply r = send(ng("c3", reoffer));
+  ASSERT_EQ(r.str("result"), "ok") << r.bytes;
+  EXPECT_EQ(relay_point(r.str("sdp")).port, to_a.port) << "the caller keeps sending where it did";
+  auto reanswer = answer_keys("call-r", sdp_body("192.0.2.10", 5000));
+  for (auto& [key, value] : reanswer) {
+    if (key == "from-tag") value = std::string("tt1");
+    if (key == "to-tag") value = std::string("ft1");
+  }
+  Reply a = send(ng("c4", reanswer));
+  ASSERT_EQ(a.str("result"), "ok") << a.bytes;
+  EXPECT_EQ(relay_point(a.str("sdp")).port, to_b.port) << "the callee keeps sending where it did";
+  EXPECT_EQ(controller_.session_count(), 1U);
+}
+
 // 3 pairs: one two-stream offer needs 4.
 class NgServerSmallPoolTest : public NgServerTest {
  protected:
