@@ -11,6 +11,10 @@ Latch::Latch(LatchConfig config, std::optional<net::Address> trusted_ip, std::op
 
 void Latch::reset_expected(std::optional<net::Address> trusted_ip, std::optional<net::Endpoint> sdp_peer,
                            TimePoint now) {
+  // The same description again (a session refresh, or the other side's re-INVITE answered with
+  // an unchanged SDP): the media did not move, so the latched peer stays. Relearning would send
+  // the next packets to the SDP's (private) address until the phone speaks again.
+  if (peer_ && sdp_peer == sdp_peer_ && trusted_ip == trusted_ip_) return;
   trusted_ip_ = trusted_ip;
   sdp_peer_ = sdp_peer;
   peer_.reset();

@@ -14,7 +14,8 @@
 //   waiting for the trusted IP only.
 // - Once locked, packets from any other source (another port on the trusted IP included) are
 //   dropped and counted, unless media handover is enabled: then the new source takes over (and
-//   is counted). A signaled change (new SDP) calls reset_expected() and learning starts again.
+//   is counted). A signaled change (new SDP) calls reset_expected() and learning starts again;
+//   the same description again (a refresh) keeps the latched peer.
 // - Until the leg has a peer, media for it goes to the address its SDP gave. We send rather than
 //   hold: a phone with a public or correctly advertised address gets its first packets without
 //   delay, and for a NATed phone the packets are lost either way until its first packet arrives

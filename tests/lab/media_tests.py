@@ -40,7 +40,7 @@ KAM = (ADDR["core"], 5060)
 DOMAIN = "lab.example"
 RELAY = ADDR["pin"]
 PORTS = "30000-30099"
-PHONE_RTP = {"ua1": 40000, "ua2": 40002}  # the private ports the phones' SDPs advertise
+PHONE_RTP = {"ua1": 40000, "ua2": 40002, "ua1b": 40004}  # the private ports the phones' SDPs advertise
 PUBLIC = {"ua1": ADDR["nat1"], "ua2": ADDR["nat2"]}
 PACKETS = 250  # per phone: 5 s at 50 packets/s
 # The caller's RTP starts this long after the callee's (half a packet interval off the callee's
@@ -80,17 +80,18 @@ def sdp_media(text):
 # --------------------------------------------------------------------------- SIP phones
 
 class Phone:
-    """A SIP phone at `role` (ua1/ua2) on UDP 5060 behind its NAT; Kamailio is its proxy."""
+    """A SIP phone at `role` (ua1/ua1b/ua2) on UDP 5060 behind its NAT; `proxy` (Kamailio by
+    default) is its outbound proxy and registrar for `domain`."""
 
-    def __init__(self, lab, role, user):
-        self.lab, self.role, self.user = lab, role, user
-        self.agent = Agent(lab, role, f"sip-{role}", port=5060, lifetime=120, remote=KAM)
-        self.uri = f"sip:{user}@{DOMAIN}"
+    def __init__(self, lab, role, user, proxy=KAM, domain=DOMAIN):
+        self.lab, self.role, self.user, self.domain = lab, role, user, domain
+        self.agent = Agent(lab, role, f"sip-{role}", port=5060, lifetime=120, remote=proxy)
+        self.uri = f"sip:{user}@{domain}"
         self.contact = f"<sip:{user}@{ADDR[role]}:5060>"
         self.tag = secrets.token_hex(4)
 
     def register(self):
-        text = request("REGISTER", f"sip:{DOMAIN}", via=self.agent.via, from_uri=self.uri,
+        text = request("REGISTER", f"sip:{self.domain}", via=self.agent.via, from_uri=self.uri,
                        from_tag=self.tag, to_uri=self.uri,
                        call_id=f"{secrets.token_hex(6)}@{ADDR[self.role]}", cseq=1,
                        contact=self.contact, headers=["Expires: 300"])
@@ -156,13 +157,17 @@ class Call:
         """INVITE -> 180, 200 -> ACK. Returns (caller's relay target, callee's relay target):
         the (address, port) each phone's received SDP names."""
         c, e = self.caller, self.callee
-        invite = request("INVITE", f"sip:{e.user}@{DOMAIN}", via=c.agent.via, from_uri=c.uri,
+        invite = request("INVITE", e.uri, via=c.agent.via, from_uri=c.uri,
                          from_tag=self.from_tag, to_uri=e.uri, call_id=self.call_id, cseq=1,
                          contact=c.contact, body=sdp_offer(c.role, PHONE_RTP[c.role]))
         seen_c, seen_e = len(c.agent.received()), len(e.agent.received())
         c.agent.send(invite)
         inv = e.wait_request("INVITE", self.call_id, seen_e)
         callee_target = sdp_media(inv.text)
+        # The callee's side of the dialog (RFC 3261 12.1.1): route set = Record-Route as received.
+        self.callee_routes = [r for v in inv.values("record-route") for r in split_rr(v)]
+        self.callee_remote = re.search(r"<([^>]+)>", inv.header("contact")).group(1)
+        self.caller_from = inv.header("from")
         e.respond(inv, 180, "Ringing", self.to_tag)
         e.respond(inv, 200, "OK", self.to_tag, sdp_offer(e.role, PHONE_RTP[e.role]))
         ok = c.wait_response("1 INVITE", self.call_id, 200, seen_c)
@@ -187,6 +192,21 @@ class Call:
         lines += [f"Contact: {c.contact}", "Content-Length: 0"]
         return "\r\n".join(lines) + "\r\n\r\n"
 
+    def from_callee(self, method, cseq, body=""):
+        """An in-dialog request from the callee (a re-INVITE moving its media, say)."""
+        e = self.callee
+        branch = "z9hG4bK" + secrets.token_hex(8)
+        lines = [f"{method} {self.callee_remote} SIP/2.0",
+                 f"Via: SIP/2.0/UDP {e.agent.host}:{e.agent.port};branch={branch};rport",
+                 "Max-Forwards: 70", f"From: {self.to_header}", f"To: {self.caller_from}",
+                 f"Call-ID: {self.call_id}", f"CSeq: {cseq} {method}"]
+        lines += [f"Route: {r}" for r in self.callee_routes]
+        lines.append(f"Contact: {e.contact}")
+        if body:
+            lines.append("Content-Type: application/sdp")
+        lines.append(f"Content-Length: {len(body.encode())}")
+        return "\r\n".join(lines) + "\r\n\r\n" + body
+
     def hang_up(self):
         c, e = self.caller, self.callee
         seen_c, seen_e = len(c.agent.received()), len(e.agent.received())
@@ -202,9 +222,9 @@ def split_rr(value):
 
 # --------------------------------------------------------------------------- media helpers
 
-def start_phone_rtp(lab, role, target, seq, start_at, tag=None, count=PACKETS, linger=2.0):
-    """rtp_tool.py at the phone's advertised private port, sending to `target`."""
-    argv = [sys.executable, RTP_TOOL, "--local", f"{ADDR[role]}:{PHONE_RTP[role]}",
+def start_phone_rtp(lab, role, target, seq, start_at, tag=None, count=PACKETS, linger=2.0, port=None):
+    """rtp_tool.py at the phone's advertised private port (or `port`), sending to `target`."""
+    argv = [sys.executable, RTP_TOOL, "--local", f"{ADDR[role]}:{port or PHONE_RTP[role]}",
             "--to", f"{target[0]}:{target[1]}", "--count", count, "--seq", seq,
             "--ssrc", hex(0x10000 + seq), "--tag", tag or role, "--start-at", f"{start_at:.6f}",
             "--linger", linger, "--max-seconds", count / 50 + 20]
@@ -385,7 +405,7 @@ def check_call_media(lab, relay, call, res, query):
 
 
 def hang_up_and_check_freed(lab, relay, call, kam):
-    step("alice hangs up: Kamailio sends delete, the relay forgets the call and frees its ports")
+    step("alice hangs up: the proxy sends delete, the relay forgets the call and frees its ports")
     held = relay_udp_ports(lab)
     expect(len(held) >= 4, f"the call holds only relay ports {sorted(held)} before the BYE")
     call.hang_up()
@@ -393,7 +413,7 @@ def hang_up_and_check_freed(lab, relay, call, kam):
         wait_until(lambda: relay.ng({"command": "query", "call-id": call.call_id})
                    .get("result") == "error", 5, "the relay to forget the call after the BYE")
     except LabError as e:
-        raise TestFailure(f"{e}: Kamailio's delete did not end the call\n{relay.log()[-2000:]}")
+        raise TestFailure(f"{e}: the delete did not end the call\n{relay.log()[-2000:]}")
     gone = relay.ng({"command": "query", "call-id": call.call_id})
     print(f"    query after BYE: {gone}", flush=True)
     listed = relay.ng({"command": "list"})

@@ -489,6 +489,7 @@ import registrar_tests  # noqa: E402,F401
 import keepalive_tests  # noqa: E402,F401
 # Issue 6's media relay tests (media_*, pinhole-media driven by Kamailio's rtpengine module).
 import media_tests  # noqa: E402,F401
+import media_edge_tests  # noqa: E402,F401
 # Issue 7's pinhole-ua tests (ua_*).
 import ua_tests  # noqa: E402,F401
 

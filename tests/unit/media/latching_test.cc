@@ -86,6 +86,15 @@ TEST_F(LatchTest, NewSdpResetsAndRelearns) {
   EXPECT_EQ(latch.destination(), ep("203.0.113.101:52600"));
 }
 
+TEST_F(LatchTest, TheSameSdpAgainKeepsTheLatchedPeer) {
+  ASSERT_EQ(latch.on_packet(ep("203.0.113.101:52500"), kT0), LatchVerdict::kLatchedTrusted);
+  // A refresh (or the other side's re-INVITE) describing this leg unchanged.
+  latch.reset_expected(ip("203.0.113.101"), ep("192.168.1.10:27910"), kT0 + seconds(30));
+  EXPECT_EQ(latch.state(), LatchState::kLocked);
+  EXPECT_EQ(latch.destination(), ep("203.0.113.101:52500"));
+  EXPECT_EQ(latch.on_packet(ep("203.0.113.101:52600"), kT0 + seconds(31)), LatchVerdict::kDropLocked);
+}
+
 TEST_F(LatchTest, MediaHandoverLetsANewSourceTakeOver) {
   latch.set_media_handover(true);
   ASSERT_EQ(latch.on_packet(ep("203.0.113.101:52500"), kT0), LatchVerdict::kLatchedTrusted);
