@@ -19,7 +19,9 @@ constexpr milliseconds kT2{4000};  // RFC 3261 T2: the cap of non-INVITE retrans
 // A 200 listing this many other bindings is worth a warning (a registrar echoing a crowd).
 constexpr size_t kManyForeignBindings = 20;
 
-std::string_view via_transport(net::Transport t) {
+}  // namespace
+
+std::string_view via_transport_token(net::Transport t) {
   switch (t) {
     case net::Transport::kUdp:
       return "UDP";
@@ -34,8 +36,6 @@ std::string_view via_transport(net::Transport t) {
   }
   return "UDP";
 }
-
-}  // namespace
 
 std::string_view state_name(RegistrationState state) {
   switch (state) {
@@ -104,7 +104,7 @@ std::string Registration::contact_uri_for(const HostPort& address) const {
 
 std::string Registration::build_register(uint32_t expires) {
   branch_ = std::string(sip::kBranchMagicCookie) + random_hex(12);
-  std::string via = "SIP/2.0/" + std::string(via_transport(flow_.transport)) + " " + flow_.local.to_string() +
+  std::string via = "SIP/2.0/" + std::string(via_transport_token(flow_.transport)) + " " + flow_.local.to_string() +
                     ";branch=" + branch_ + ";rport";
   if (config_.via_alias && net::is_stream(flow_.transport)) via += ";alias";
 

@@ -45,6 +45,9 @@ struct FlowInfo {
   HostPort local;  // the socket's real local address and port
 };
 
+// The transport token of a Via for `t` ("UDP", "TCP"...).
+std::string_view via_transport_token(net::Transport t);
+
 enum class RegistrationState : uint8_t {
   kIdle,          // not started, or unregistered
   kWaitingFlow,   // asked for a flow, not there yet

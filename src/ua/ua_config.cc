@@ -49,4 +49,16 @@ Result<OutboundProxy> parse_outbound_proxy(std::string_view spec) {
   return out;
 }
 
+std::string_view media_mode_name(MediaMode mode) {
+  switch (mode) {
+    case MediaMode::kNone:
+      return "none";
+    case MediaMode::kEcho:
+      return "echo";
+    case MediaMode::kTone:
+      return "tone";
+  }
+  return "?";
+}
+
 }  // namespace pinhole::ua

@@ -27,6 +27,11 @@ struct OutboundProxy {
 // Errors (status 400) name what is wrong.
 Result<OutboundProxy> parse_outbound_proxy(std::string_view spec);
 
+// What a call's RTP endpoint does with media (rtp_endpoint.h): send back what it receives, send a
+// 440 Hz tone, or send nothing but still count what arrives.
+enum class MediaMode : uint8_t { kNone, kEcho, kTone };
+std::string_view media_mode_name(MediaMode mode);
+
 struct UaConfig {
   std::string aor;       // "sip:alice@example.com": To/From; its host is the registrar domain
   std::string user;      // digest user name; empty: the AOR's user part
@@ -56,6 +61,22 @@ struct UaConfig {
   std::chrono::milliseconds backoff_base{std::chrono::seconds(30)};
   std::chrono::milliseconds backoff_base_after_success{std::chrono::seconds(90)};
   std::chrono::milliseconds backoff_max{std::chrono::seconds(1800)};
+  // Register the AOR on start() (the `register` subcommand; `call` without --register only opens
+  // the flow and places calls through it).
+  bool register_binding = true;
+
+  // Incoming calls: answered (180 at once, 200 after `answer_after`) when `auto_answer`, else
+  // refused with 480 (the caller tries elsewhere).
+  bool auto_answer = false;
+  std::chrono::milliseconds answer_after{0};
+  // Media of every call (incoming and, unless CallOptions says otherwise, outgoing).
+  MediaMode media = MediaMode::kNone;
+  // RTP ports to bind, inclusive; 0/0: any port the kernel picks.
+  uint16_t rtp_port_min = 0;
+  uint16_t rtp_port_max = 0;
+  // kMediaStats every this often during a call (0: only when the call ends).
+  std::chrono::milliseconds media_stats_interval{0};
+
   // TCP connect timeout.
   std::chrono::milliseconds connect_timeout{std::chrono::seconds(10)};
 };

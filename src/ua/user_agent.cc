@@ -1,9 +1,12 @@
 #include "ua/user_agent.h"
 
+#include <deque>
+#include <map>
 #include <utility>
 
 #include "sip/builder.h"
 #include "sip/uri.h"
+#include "ua/call.h"
 #include "ua/client_flow.h"
 #include "ua/outbound_keepalive.h"
 #include "ua/random.h"
@@ -13,6 +16,41 @@ namespace pinhole::ua {
 namespace {
 
 namespace asio = boost::asio;
+
+UaEventKind to_ua_event(CallEventKind kind) {
+  switch (kind) {
+    case CallEventKind::kRinging:
+      return UaEventKind::kRinging;
+    case CallEventKind::kAnswered:
+      return UaEventKind::kAnswered;
+    case CallEventKind::kEnded:
+      return UaEventKind::kCallEnded;
+    case CallEventKind::kFailed:
+      return UaEventKind::kCallFailed;
+  }
+  return UaEventKind::kCallFailed;
+}
+
+std::string describe(const RtpStats& stats) {
+  std::string text = "sent " + std::to_string(stats.packets_sent) + " packets (" + std::to_string(stats.bytes_sent) +
+                     " bytes), received " + std::to_string(stats.packets_received) + " packets (" +
+                     std::to_string(stats.bytes_received) + " bytes)";
+  if (stats.first_sequence) {
+    text += ", seq " + std::to_string(*stats.first_sequence) + ".." + std::to_string(*stats.last_sequence);
+  }
+  if (stats.latched) text += ", latched to " + stats.latched->to_string();
+  if (stats.latch_changes > 0) text += " (moved " + std::to_string(stats.latch_changes) + " times)";
+  return text;
+}
+
+// The flow's local host as an address for the RTP socket ("[::1]" loses its brackets).
+std::optional<net::Address> host_address(const std::string& host) {
+  std::string_view h = host;
+  if (h.size() > 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  auto a = net::Address::parse(h);
+  if (!a) return std::nullopt;
+  return *a;
+}
 
 UaEventKind to_ua_event(RegistrationEventKind kind) {
   switch (kind) {
@@ -58,6 +96,18 @@ std::string_view event_name(UaEventKind kind) {
       return "warning";
     case UaEventKind::kRequest:
       return "request";
+    case UaEventKind::kIncomingCall:
+      return "incoming_call";
+    case UaEventKind::kRinging:
+      return "ringing";
+    case UaEventKind::kAnswered:
+      return "answered";
+    case UaEventKind::kCallEnded:
+      return "call_ended";
+    case UaEventKind::kCallFailed:
+      return "call_failed";
+    case UaEventKind::kMediaStats:
+      return "media_stats";
   }
   return "?";
 }
@@ -80,18 +130,41 @@ struct UserAgent::Loop {
   uint64_t flow_generation = 0;
   asio::steady_timer registration_timer, keepalive_timer;
 
+  // Calls. Records are erased by a posted task, never inside a callback that uses them.
+  struct CallRecord {
+    explicit CallRecord(asio::io_context& io) : timer(io), answer_timer(io), stats_timer(io) {}
+    uint64_t id = 0;
+    std::unique_ptr<Call> call;
+    std::shared_ptr<RtpEndpoint> rtp;
+    asio::steady_timer timer, answer_timer, stats_timer;
+    bool media_started = false;
+    bool final_stats_sent = false;
+    bool erase_posted = false;
+  };
+  struct PendingCall {
+    uint64_t id = 0;
+    std::string target;
+    MediaMode media = MediaMode::kNone;
+  };
+  std::map<uint64_t, std::unique_ptr<CallRecord>> calls;
+  std::deque<PendingCall> pending_calls;  // waiting for the flow
+  bool flow_up = false;
+  FlowInfo flow_info;
+
   static TimePoint now() { return MonoClock::now(); }
 
-  void emit(UaEventKind kind, uint16_t status, std::string text) {
-    UaEvent event{kind, status, std::move(text)};
+  void emit(UaEventKind kind, uint16_t status, std::string text, uint64_t call = 0,
+            std::optional<RtpStats> media = std::nullopt, bool final_stats = false) {
+    UaEvent event{kind, status, std::move(text), call, media, final_stats};
     auto level = spdlog::level::info;
     if (kind == UaEventKind::kWarning || kind == UaEventKind::kFlowFailed || kind == UaEventKind::kTimeout ||
-        kind == UaEventKind::kRegisterFailed) {
+        kind == UaEventKind::kRegisterFailed || kind == UaEventKind::kCallFailed) {
       level = spdlog::level::warn;
     } else if (kind == UaEventKind::kAuthFailed) {
       level = spdlog::level::err;
     }
-    owner.logger_->log(level, "{}: {}{}", event_name(kind), event.text,
+    owner.logger_->log(level, "{}{}: {}{}", event_name(kind),
+                       call != 0 ? " call " + std::to_string(call) : std::string(), event.text,
                        status != 0 ? " [" + std::to_string(status) + "]" : std::string());
     if (kind == UaEventKind::kUnregistered) {
       std::lock_guard lock(owner.mutex_);
@@ -101,15 +174,30 @@ struct UserAgent::Loop {
     if (owner.on_event_) owner.on_event_(event);
   }
 
+  // The start line and CSeq of a message, for the log line of each SIP step.
+  static std::string summary(std::string_view bytes) {
+    std::string_view line = bytes.substr(0, bytes.find("\r\n"));
+    std::string text(line);
+    auto at = bytes.find("\r\nCSeq:");
+    if (at != std::string_view::npos) {
+      auto value = bytes.substr(at + 7);
+      text += " (CSeq" + std::string(value.substr(0, value.find("\r\n"))) + ")";
+    }
+    return text;
+  }
+
   void send(std::string bytes) {
     if (!flow) return;
     if (owner.inspector_) owner.inspector_(bytes);
+    owner.logger_->info("sip out: {}", summary(bytes));
     flow->send(std::move(bytes));
   }
 
   void drop_flow() {
     if (flow) flow->close();
     flow.reset();
+    flow_up = false;
+    calls_lost("the flow was closed");
     if (keepalive) keepalive->stop();
     keepalive_timer.cancel();
   }
@@ -188,7 +276,10 @@ struct UserAgent::Loop {
       emit(UaEventKind::kFlowUp, 0,
            std::string(net::transport_name(info.transport)) + " " + info.local.to_string() + " -> " +
                owner.target_.endpoint.to_string());
-      apply(registration->flow_ready(now(), info));
+      flow_up = true;
+      flow_info = info;
+      if (owner.config_.register_binding) apply(registration->flow_ready(now(), info));
+      launch_pending_calls();
     };
     callbacks.on_message = [this, generation](sip::MessagePtr message) {
       if (generation != flow_generation) return;
@@ -221,24 +312,266 @@ struct UserAgent::Loop {
   }
 
   void on_message(const sip::Message& message) {
+    owner.logger_->info("sip in: {}", summary(message.bytes()));
+    auto call_id = message.call_id();
     if (message.is_response()) {
-      apply(registration->on_response(message, now()));
+      auto cseq = message.cseq();
+      if (cseq && cseq->method == sip::Method::kRegister) {
+        apply(registration->on_response(message, now()));
+        return;
+      }
+      if (auto* record = find_call(call_id ? *call_id : std::string_view()); record != nullptr) {
+        apply_call(*record, record->call->on_response(message, now()));
+      }
       return;
     }
     auto from = message.from();
     emit(UaEventKind::kRequest, 0,
          std::string(message.method_name()) + " from " + (from ? std::string((*from)->uri.raw) : std::string("?")));
+    // Nothing can be answered without these; a request lacking them is dropped.
+    if (!message.top_via() || !message.cseq() || !call_id || !message.from() || !message.to()) return;
+    if (auto* record = find_call(*call_id); record != nullptr) {
+      apply_call(*record, record->call->on_request(message, now()));
+      return;
+    }
     if (message.method() == sip::Method::kAck) return;
+    auto to = message.to();
+    if (message.method() == sip::Method::kInvite && !(*to)->has_tag) {
+      incoming_call(message);
+      return;
+    }
     uint16_t status = 501;
-    if (message.method() == sip::Method::kOptions) status = 200;
-    // Calls are not in this slice of the UA: an INVITE is refused in a way that makes the
-    // caller try elsewhere rather than retry here.
-    if (message.method() == sip::Method::kInvite) status = 480;
-    if (!message.top_via() || !message.cseq() || !message.call_id() || !message.from() || !message.to()) return;
+    if (message.method() == sip::Method::kOptions) {
+      status = 200;
+    } else if ((*to)->has_tag || message.method() == sip::Method::kCancel) {
+      status = 481;  // a dialog or transaction we do not know (RFC 3261 §12.2.2, §9.2)
+    }
     sip::ResponseBuilder response(message, status);
-    response.to_tag(random_hex(8));
-    if (status == 200) response.header("Allow", "OPTIONS, ACK, BYE");
+    if (status != 481) response.to_tag(random_hex(8));
+    if (status == 200) response.header("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS");
     send(response.build());
+  }
+
+  // --- calls -----------------------------------------------------------------------------
+
+  CallRecord* find_call(std::string_view call_id) {
+    if (call_id.empty()) return nullptr;
+    for (auto& [id, record] : calls) {
+      if (record->call && record->call->call_id() == call_id) return record.get();
+    }
+    return nullptr;
+  }
+
+  CallSetup call_setup() const {
+    const auto& config = owner.config_;
+    CallSetup setup;
+    setup.aor = config.aor;
+    setup.flow = flow_info;
+    setup.via_alias = config.via_alias;
+    setup.user_agent = config.user_agent;
+    setup.password = config.password;
+    setup.t1 = config.t1;
+    setup.transaction_timeout = config.transaction_timeout;
+    auto aor = sip::parse_uri(config.aor);
+    std::string user = aor ? std::string(aor->user) : std::string();
+    setup.digest_user = config.user.empty() ? sip::unescape(user) : config.user;
+    // The Contact of a call is the registered one (the learned public address) when we
+    // register, so that in-dialog requests reach us the way the registrar's do.
+    HostPort at = config.register_binding ? registration->contact_address() : flow_info.local;
+    if (at.host.empty()) at = flow_info.local;
+    setup.contact_uri = "sip:" + user + "@" + at.to_string();
+    if (flow_info.transport != net::Transport::kUdp) {
+      setup.contact_uri += ";transport=" + std::string(net::transport_name(flow_info.transport));
+    }
+    if (config.outbound) setup.contact_uri += ";ob";
+    return setup;
+  }
+
+  Result<std::shared_ptr<RtpEndpoint>> open_rtp(MediaMode mode) {
+    auto local = host_address(flow_info.local.host);
+    if (!local) return Error{500, "rtp: the flow's local address is not an IP address"};
+    return RtpEndpoint::open(io, *local, owner.config_.rtp_port_min, owner.config_.rtp_port_max, mode);
+  }
+
+  static LocalMedia local_media(const RtpEndpoint& rtp) {
+    LocalMedia media;
+    media.rtp = rtp.local();
+    media.session_id = random_between(1, (uint64_t{1} << 53) - 1);  // fits every SDP parser's integer
+    return media;
+  }
+
+  CallRecord& new_record(uint64_t id) {
+    auto record = std::make_unique<CallRecord>(io);
+    record->id = id;
+    auto& ref = *record;
+    calls[id] = std::move(record);
+    return ref;
+  }
+
+  void place_call(PendingCall pending) {
+    if (!flow_up) {
+      pending_calls.push_back(std::move(pending));
+      // Without a registration nobody else opens the flow.
+      if (!flow && !owner.config_.register_binding) open_flow();
+      return;
+    }
+    auto rtp = open_rtp(pending.media);
+    if (!rtp) {
+      emit(UaEventKind::kCallFailed, 500, std::string(rtp.error().what), pending.id);
+      return;
+    }
+    CallOutput out;
+    auto call = Call::place(call_setup(), pending.target, local_media(**rtp), now(), out);
+    if (!call) {
+      (*rtp)->close();
+      emit(UaEventKind::kCallFailed, call.error().status, std::string(call.error().what), pending.id);
+      return;
+    }
+    auto& record = new_record(pending.id);
+    record.call = std::move(call).value();
+    record.rtp = std::move(rtp).value();
+    owner.logger_->info("call {}: INVITE {} (Call-ID {}, RTP {})", pending.id, pending.target, record.call->call_id(),
+                        record.rtp->local().to_string());
+    apply_call(record, std::move(out));
+  }
+
+  void launch_pending_calls() {
+    auto waiting = std::move(pending_calls);
+    pending_calls.clear();
+    for (auto& p : waiting) place_call(std::move(p));
+  }
+
+  void incoming_call(const sip::Message& invite) {
+    uint64_t id = owner.next_call_id_++;
+    const auto* from = *invite.from();
+    std::string who(from->uri.raw);
+    if (!owner.config_.auto_answer) {
+      // Nobody to pick up: refuse in a way that makes the caller try elsewhere.
+      emit(UaEventKind::kIncomingCall, 480, "from " + who + " (refused: auto-answer is off)", id);
+      sip::ResponseBuilder response(invite, 480);
+      response.to_tag(random_hex(8));
+      send(response.build());
+      return;
+    }
+    auto rtp = open_rtp(owner.config_.media);
+    if (!rtp) {
+      emit(UaEventKind::kIncomingCall, 500, "from " + who + " (" + std::string(rtp.error().what) + ")", id);
+      sip::ResponseBuilder response(invite, 500);
+      response.to_tag(random_hex(8));
+      send(response.build());
+      return;
+    }
+    emit(UaEventKind::kIncomingCall, 0, "from " + who, id);
+    CallOutput out;
+    auto& record = new_record(id);
+    record.rtp = std::move(rtp).value();
+    record.call = Call::receive(call_setup(), invite, local_media(*record.rtp), now(), out);
+    apply_call(record, std::move(out));
+    if (record.call->finished()) return;
+    record.answer_timer.expires_after(owner.config_.answer_after);
+    record.answer_timer.async_wait([this, id](const boost::system::error_code& ec) {
+      if (ec) return;
+      auto it = calls.find(id);
+      if (it == calls.end() || !it->second->call) return;
+      apply_call(*it->second, it->second->call->answer(now()));
+    });
+  }
+
+  void apply_call(CallRecord& record, CallOutput out) {
+    for (auto& bytes : out.send) send(std::move(bytes));
+    if (out.media && record.rtp) {
+      record.rtp->start(*out.media);
+      if (!record.media_started) {
+        record.media_started = true;
+        std::string to = out.media->rtp ? out.media->rtp->to_string() : std::string("(on hold)");
+        owner.logger_->info("call {}: RTP {} -> {}, payload type {}, {}", record.id, record.rtp->local().to_string(),
+                            to, out.media->payload_type, media_mode_name(record.rtp->mode()));
+        arm_stats_timer(record.id);
+      }
+    }
+    uint64_t id = record.id;
+    for (auto& event : out.events) emit(to_ua_event(event.kind), event.status, std::move(event.text), id);
+    // The handler may have erased nothing (erasing is posted), so `record` is still valid here.
+    if (record.call->finished()) {
+      record.answer_timer.cancel();
+      record.stats_timer.cancel();
+      if (record.rtp && !record.final_stats_sent) {
+        record.final_stats_sent = true;
+        record.rtp->close();
+        emit(UaEventKind::kMediaStats, 0, describe(record.rtp->stats()), id, record.rtp->stats(), true);
+      }
+    }
+    if (record.call->done()) {
+      record.timer.cancel();
+      if (!record.erase_posted) {
+        record.erase_posted = true;
+        asio::post(io, [this, id] { calls.erase(id); });
+      }
+      return;
+    }
+    arm_call_timer(record);
+  }
+
+  void arm_call_timer(CallRecord& record) {
+    record.timer.cancel();
+    auto deadline = record.call->next_deadline();
+    if (!deadline) return;
+    record.timer.expires_at(*deadline);
+    uint64_t id = record.id;
+    record.timer.async_wait([this, id](const boost::system::error_code& ec) {
+      if (ec) return;
+      auto it = calls.find(id);
+      if (it == calls.end() || it->second->erase_posted) return;
+      apply_call(*it->second, it->second->call->on_timer(now()));
+    });
+  }
+
+  void arm_stats_timer(uint64_t id) {
+    auto interval = owner.config_.media_stats_interval;
+    auto it = calls.find(id);
+    if (interval.count() <= 0 || it == calls.end()) return;
+    it->second->stats_timer.expires_after(interval);
+    it->second->stats_timer.async_wait([this, id](const boost::system::error_code& ec) {
+      if (ec) return;
+      auto found = calls.find(id);
+      if (found == calls.end() || !found->second->rtp || found->second->call->finished()) return;
+      const auto& stats = found->second->rtp->stats();
+      emit(UaEventKind::kMediaStats, 0, describe(stats), id, stats, false);
+      arm_stats_timer(id);
+    });
+  }
+
+  void end_call(uint64_t id, bool cancel_only) {
+    for (auto it = pending_calls.begin(); it != pending_calls.end(); ++it) {
+      if (it->id == id) {
+        pending_calls.erase(it);
+        emit(UaEventKind::kCallEnded, 0, "cancelled by us before it was sent", id);
+        return;
+      }
+    }
+    auto it = calls.find(id);
+    if (it == calls.end() || it->second->erase_posted) return;
+    auto& call = *it->second->call;
+    if (cancel_only && call.state() != CallState::kCalling && call.state() != CallState::kProceeding) return;
+    apply_call(*it->second, call.hangup(now()));
+  }
+
+  void hangup_all() {
+    std::vector<uint64_t> ids;
+    for (auto& [id, record] : calls) ids.push_back(id);
+    for (auto id : ids) end_call(id, false);
+    for (auto& p : pending_calls) emit(UaEventKind::kCallFailed, 0, "the UA stopped before the call was sent", p.id);
+    pending_calls.clear();
+  }
+
+  void calls_lost(const std::string& why) {
+    std::vector<uint64_t> ids;
+    for (auto& [id, record] : calls) ids.push_back(id);
+    for (auto id : ids) {
+      auto it = calls.find(id);
+      if (it == calls.end() || it->second->erase_posted) continue;
+      apply_call(*it->second, it->second->call->flow_lost(why));
+    }
   }
 };
 
@@ -283,7 +616,13 @@ Status UserAgent::start() {
     unregistered_ = false;
   }
   running_ = true;
-  asio::post(loop_->io, [loop = loop_.get()] { loop->apply(loop->registration->start(Loop::now())); });
+  asio::post(loop_->io, [loop = loop_.get(), register_binding = config_.register_binding] {
+    if (register_binding) {
+      loop->apply(loop->registration->start(Loop::now()));
+    } else {
+      loop->open_flow();  // calls only: the flow without a registration
+    }
+  });
   thread_ = std::thread([loop = loop_.get()] { loop->io.run(); });
   return Status::Ok();
 }
@@ -293,10 +632,39 @@ void UserAgent::refresh() {
   asio::post(loop_->io, [loop = loop_.get()] { loop->apply(loop->registration->refresh_now(Loop::now())); });
 }
 
+Result<uint64_t> UserAgent::call(std::string target_uri, CallOptions options) {
+  if (!running_) return Error{503, "call: the UA is not started"};
+  auto uri = sip::parse_uri(target_uri);
+  if (!uri || !uri->is_sip() || uri->host.empty()) return bad_request("call: target must be a sip: or sips: URI");
+  uint64_t id = next_call_id_++;
+  MediaMode media = options.media.value_or(config_.media);
+  asio::post(loop_->io, [loop = loop_.get(), id, target = std::move(target_uri), media]() mutable {
+    loop->place_call({id, std::move(target), media});
+  });
+  return id;
+}
+
+void UserAgent::hangup(uint64_t call) {
+  if (!running_) return;
+  asio::post(loop_->io, [loop = loop_.get(), call] { loop->end_call(call, false); });
+}
+
+void UserAgent::cancel(uint64_t call) {
+  if (!running_) return;
+  asio::post(loop_->io, [loop = loop_.get(), call] { loop->end_call(call, true); });
+}
+
 void UserAgent::stop(std::chrono::milliseconds timeout) {
   if (!running_) return;
   running_ = false;
-  asio::post(loop_->io, [loop = loop_.get()] { loop->apply(loop->registration->stop(Loop::now())); });
+  // BYE/CANCEL first, on the flow that is still up; they are not waited for.
+  asio::post(loop_->io, [loop = loop_.get()] { loop->hangup_all(); });
+  if (config_.register_binding) {
+    asio::post(loop_->io, [loop = loop_.get()] { loop->apply(loop->registration->stop(Loop::now())); });
+  } else {
+    std::lock_guard lock(mutex_);
+    unregistered_ = true;  // nothing was registered: nothing to wait for
+  }
   {
     std::unique_lock lock(mutex_);
     if (!unregistered_cv_.wait_for(lock, timeout, [this] { return unregistered_; })) {
@@ -305,6 +673,7 @@ void UserAgent::stop(std::chrono::milliseconds timeout) {
   }
   asio::post(loop_->io, [loop = loop_.get()] {
     loop->drop_flow();
+    loop->calls.clear();
     loop->registration_timer.cancel();
     loop->work.reset();
     loop->io.stop();

@@ -1,16 +1,19 @@
 // pinhole-ua's public API: a SIP user agent that registers one AOR through an outbound proxy
-// from behind NAT and keeps that registration alive (see docs/ua.md). It pins the proxy's
-// address, keeps one flow (UDP socket or TCP connection) for everything, learns its public
-// address from the registrar, sends RFC 5626 keepalives and replaces a dead flow.
+// from behind NAT and keeps that registration alive, and places and takes calls with a simple
+// RTP endpoint (echo, tone) to check media (see docs/ua.md). It pins the proxy's address, keeps
+// one flow (UDP socket or TCP connection) for everything, learns its public address from the
+// registrar, sends RFC 5626 keepalives and replaces a dead flow.
 //
-// Ownership and threads: the application owns the UserAgent. start(), refresh() and stop() are
-// called from the application's thread (never from inside a callback); the UA runs its own
-// event-loop thread, on which every callback (events, the message inspector) runs. The
-// destructor stops the UA (unregistering first) if the application has not.
+// Ownership and threads: the application owns the UserAgent. start(), refresh(), call(),
+// hangup(), cancel() and stop() are called from the application's thread (never from inside a
+// callback); the UA runs its own event-loop thread, on which every callback (events, the message
+// inspector) and all call and RTP work runs. The destructor stops the UA (hanging up and
+// unregistering first) if the application has not.
 #pragma once
 
 #include <spdlog/logger.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -23,6 +26,7 @@
 
 #include "common/result.h"
 #include "net/sip_resolver.h"
+#include "ua/rtp_endpoint.h"
 #include "ua/ua_config.h"
 
 namespace pinhole::ua {
@@ -38,6 +42,13 @@ enum class UaEventKind : uint8_t {
   kUnregistered,    // after stop(): the binding is gone (or could not be removed)
   kWarning,         // odd server behaviour survived (garbage, foreign bindings, Flow-Timer: 0)
   kRequest,         // a request arrived on the flow (text: method and From)
+  // Calls (UaEvent::call says which):
+  kIncomingCall,  // an INVITE arrived (text: from whom; answered or refused per UaConfig)
+  kRinging,       // our INVITE got a 180/183 (status)
+  kAnswered,      // our INVITE got a 2xx, or we answered an incoming one (status)
+  kCallEnded,     // an answered or cancelled call is over (text: who hung up and why)
+  kCallFailed,    // the call never got up (status: the final response; 408 unanswered)
+  kMediaStats,    // RTP counters (UaEvent::media): periodically and once when the call ends
 };
 std::string_view event_name(UaEventKind kind);
 
@@ -45,6 +56,13 @@ struct UaEvent {
   UaEventKind kind = UaEventKind::kWarning;
   uint16_t status = 0;
   std::string text;
+  uint64_t call = 0;              // the call's id for call events, 0 otherwise
+  std::optional<RtpStats> media;  // kMediaStats
+  bool final_stats = false;       // kMediaStats sent as the call ended
+};
+
+struct CallOptions {
+  std::optional<MediaMode> media;  // unset: UaConfig::media
 };
 
 class UserAgent {
@@ -72,7 +90,19 @@ class UserAgent {
   Status start();
   // Re-REGISTER now (e.g. the application saw the network change).
   void refresh();
-  // Unregisters (waiting at most `timeout` for the answer) and stops the event loop.
+
+  // Places a call to `target_uri` ("sip:bob@example.com") through the outbound proxy on the
+  // flow (opened first when it is not up). Returns the call's id at once; kRinging, kAnswered,
+  // kCallFailed, kCallEnded and kMediaStats follow with that id. Errors: 400 for a target that
+  // is not a sip/sips URI, 503 before start().
+  Result<uint64_t> call(std::string target_uri, CallOptions options = {});
+  // Ends a call: CANCEL before the final response, BYE once answered (603 for an incoming one
+  // not answered yet). Unknown or ended ids are ignored.
+  void hangup(uint64_t call);
+  // Cancels a call of ours that is not answered yet; ignored once it is.
+  void cancel(uint64_t call);
+  // Hangs up the calls, unregisters (waiting at most `timeout` for the answer) and stops the
+  // event loop.
   void stop(std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
   // The address the outbound proxy was pinned to (after start()).
@@ -90,6 +120,7 @@ class UserAgent {
   net::SipTarget target_;
   std::unique_ptr<Loop> loop_;
   std::thread thread_;
+  std::atomic<uint64_t> next_call_id_{1};
 
   std::mutex mutex_;  // guards unregistered_
   std::condition_variable unregistered_cv_;
