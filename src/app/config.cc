@@ -321,6 +321,9 @@ class Loader {
   void load_border(const Map& top, Config& config) const;
   void load_auth(const Map& top, Config& config) const;
   void load_keepalive(const Map& top, Config& config) const;
+  void load_media(const Map& top, Config& config) const;
+  void load_builtin_relay(const Value& section, BuiltinRelaySettings& builtin) const;
+  void load_remote_relays(const Value& list, MediaBackendSettings& media) const;
   void load_store(const Map& top, Config& config) const;
   void load_admin(const Map& top, Config& config) const;
   void load_log(const Map& top, Config& config) const;
@@ -765,6 +768,123 @@ void Loader::load_keepalive(const Map& top, Config& config) const {
   if (Status st = nat::validate_keepalive_config(e); !st.ok()) fail(*section, std::string(st.error().what));
 }
 
+// --- media ----------------------------------------------------------------------------------------
+
+// "30000-39999": RTP/RTCP pairs (even, odd) inside the range; at least one pair must fit.
+void parse_port_range(const Loader& loader, const Value& v, BuiltinRelaySettings& builtin) {
+  std::string s = loader.non_empty(v);
+  size_t dash = s.find('-');
+  std::string lo = s.substr(0, dash), hi = dash == std::string::npos ? "" : s.substr(dash + 1);
+  if (dash == std::string::npos || !is_decimal(lo) || !is_decimal(hi) || lo.size() > 5 || hi.size() > 5)
+    loader.fail(v, in_quotes(s) + " is not a port range MIN-MAX (e.g. 30000-39999)");
+  unsigned long min = std::stoul(lo), max = std::stoul(hi);
+  if (min < 1024 || max > 65535) loader.fail(v, in_quotes(s) + ": ports must lie within 1024-65535");
+  if (min > max) loader.fail(v, in_quotes(s) + ": MIN is above MAX");
+  unsigned long first_even = min + (min % 2);
+  if (first_even + 1 > max)
+    loader.fail(v, in_quotes(s) + " holds no RTP/RTCP pair (an even port and the odd one above)");
+  builtin.min_port = static_cast<uint16_t>(min);
+  builtin.max_port = static_cast<uint16_t>(max);
+}
+
+void Loader::load_builtin_relay(const Value& section, BuiltinRelaySettings& builtin) const {
+  Map m(*this, section,
+        {"interface", "advertised", "ports", "workers", "learning_window", "inactivity_timeout", "hold_timeout",
+         "delete_delay"});
+  Value interface = m.require("interface", "the address relay sockets bind to, e.g. 203.0.113.20");
+  builtin.interface = address(interface);
+  if (auto v = m.get("advertised")) {
+    builtin.advertised = address(*v);
+    if (is_wildcard(*builtin.advertised)) fail(*v, "must be the address phones send media to, not a wildcard");
+  }
+  if (is_wildcard(builtin.interface) && !builtin.advertised)
+    fail(interface, builtin.interface.to_string() +
+                        " binds every interface, so there is no single address to write into SDPs: set advertised");
+  if (auto v = m.get("ports")) parse_port_range(*this, *v, builtin);
+  if (auto v = m.get("workers")) builtin.workers = static_cast<uint32_t>(integer(*v, 1, 64));
+  if (auto v = m.get("learning_window")) {
+    builtin.learning_window = duration(*v);
+    if (builtin.learning_window > std::chrono::seconds(60)) fail(*v, "must be at most 60s");
+  }
+  constexpr uint32_t kDay = 24 * 3600;
+  if (auto v = m.get("inactivity_timeout")) builtin.inactivity_timeout = std::chrono::seconds(seconds(*v, 1, kDay));
+  if (auto v = m.get("hold_timeout")) builtin.hold_timeout = std::chrono::seconds(seconds(*v, 1, 7 * kDay));
+  if (auto v = m.get("delete_delay")) builtin.delete_delay = std::chrono::seconds(seconds(*v, 0, 3600));
+}
+
+void Loader::load_remote_relays(const Value& list, MediaBackendSettings& media) const {
+  uint64_t total_weight = 0;
+  for (const Value& item : sequence(list)) {
+    Map m(*this, item, {"address", "weight"});
+    RemoteRelaySettings relay;
+    Value address = m.require("address", "udp:IP:PORT, e.g. udp:127.0.0.1:2223");
+    relay.address = non_empty(address);
+    std::string_view text = relay.address;
+    if (text.starts_with("tcp:"))
+      fail(address, in_quotes(text) + ": ng over TCP is not supported yet (use udp:IP:PORT)");
+    if (!text.starts_with("udp:")) fail(address, in_quotes(text) + " is not udp:IP:PORT (e.g. udp:127.0.0.1:2223)");
+    auto endpoint = net::Endpoint::parse(text.substr(4));
+    if (!endpoint) fail(address, in_quotes(text) + " is not udp:IP:PORT: a numeric IP (IPv6 in brackets) and a port");
+    if (endpoint->port == 0) fail(address, in_quotes(text) + ": the port must be 1-65535");
+    if (is_wildcard(endpoint->address)) fail(address, in_quotes(text) + ": a wildcard address names no relay");
+    relay.endpoint = *endpoint;
+    for (size_t i = 0; i < media.relays.size(); ++i)
+      if (media.relays[i].endpoint == relay.endpoint)
+        fail(address, in_quotes(text) + " is also media.relays[" + std::to_string(i) + "]");
+    if (auto v = m.get("weight")) relay.weight = static_cast<uint32_t>(integer(*v, 0, 1000));
+    total_weight += relay.weight;
+    media.relays.push_back(std::move(relay));
+  }
+  if (media.relays.empty()) fail(list, "lists no relay (remove the key to use the built-in relay)");
+  if (total_weight == 0) fail(list, "every relay has weight 0: no relay would take a call");
+}
+
+void Loader::load_media(const Map& top, Config& config) const {
+  auto section = top.get("media");
+  if (!section) return;
+  Map m(*this, *section,
+        {"enabled", "relay", "flags", "continue_without_relay", "builtin", "relays", "ng_timeout", "ng_tries",
+         "relay_down_time", "call_idle_timeout", "max_outstanding"});
+  auto& settings = config.proxy.media;
+  auto& media = config.media;
+  if (auto v = m.get("enabled")) settings.enabled = boolean(*v);
+  if (auto v = m.get("relay"))
+    settings.mode = choice<proxy::MediaRelayMode>(*v, {{"auto", proxy::MediaRelayMode::kAuto},
+                                                       {"always", proxy::MediaRelayMode::kAlways},
+                                                       {"never", proxy::MediaRelayMode::kNever}});
+  if (auto v = m.get("continue_without_relay")) settings.continue_without_relay = boolean(*v);
+  if (auto v = m.get("flags")) {
+    for (const Value& item : sequence(*v)) {
+      std::string flag = non_empty(item);
+      // Sent in every ng request; bencode carries any bytes, but a control character is a typo.
+      if (std::any_of(flag.begin(), flag.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; }))
+        fail(item, "must not contain control characters");
+      settings.flags.push_back(flag);
+    }
+  }
+  auto builtin = m.get("builtin");
+  auto relays = m.get("relays");
+  if (builtin && relays)
+    fail_at(builtin->key_mark, builtin->path,
+            "the built-in relay is used only when `relays` is empty: configure one or the other");
+  if (relays) load_remote_relays(*relays, media);
+  if (builtin) load_builtin_relay(*builtin, media.builtin);
+  if (settings.enabled && !relays && !builtin)
+    fail(*section, "media is enabled but names no relay: add `builtin:` (with its interface) or `relays:`");
+  if (auto v = m.get("ng_timeout")) {
+    media.ng_timeout = duration(*v);
+    if (media.ng_timeout < std::chrono::milliseconds(10) || media.ng_timeout > std::chrono::seconds(60))
+      fail(*v, "must lie within 10ms-60s");
+  }
+  if (auto v = m.get("ng_tries")) media.ng_tries = static_cast<uint32_t>(integer(*v, 1, 10));
+  if (auto v = m.get("relay_down_time")) media.relay_down_time = std::chrono::seconds(seconds(*v, 1, 3600));
+  if (auto v = m.get("call_idle_timeout"))
+    media.call_idle_timeout = std::chrono::seconds(seconds(*v, 60, 7 * 24 * 3600));
+  if (auto v = m.get("max_outstanding")) media.max_outstanding = static_cast<uint32_t>(integer(*v, 1, 1'000'000));
+  for (const char* key : {"ng_timeout", "ng_tries", "relay_down_time", "call_idle_timeout", "max_outstanding"})
+    if (auto v = m.get(key); v && !relays) fail_at(v->key_mark, v->path, "applies to remote `relays:` only");
+}
+
 void Loader::load_auth(const Map& top, Config& config) const {
   auto& auth = config.auth;
   auth.enabled = config.registrar.enabled;
@@ -864,7 +984,7 @@ Config Loader::load(const YAML::Node& document) {
   if (!document.IsMap()) fail_at(root.mark(), "", "the config must be a mapping of keys (workers:, listen:...)");
   Map top(*this, root,
           {"workers", "listen", "tls", "limits", "timers", "upstream", "nat", "flow_tokens", "domains", "proxy",
-           "registrar", "border", "auth", "keepalive", "store", "node_id", "admin", "log"});
+           "registrar", "border", "auth", "keepalive", "media", "store", "node_id", "admin", "log"});
   Config config;
   config.transport.workers = default_workers();
   if (auto v = top.get("workers")) config.transport.workers = static_cast<uint32_t>(integer(*v, 1, kMaxWorkers));
@@ -887,6 +1007,7 @@ Config Loader::load(const YAML::Node& document) {
   load_proxy(top, config);
   load_auth(top, config);
   load_keepalive(top, config);
+  load_media(top, config);
   load_store(top, config);
   if (auto v = top.get("node_id")) {
     config.node_id = non_empty(*v);

@@ -6,8 +6,10 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
 #include "net/address.h"
@@ -59,6 +61,37 @@ struct AuthSettings {
   bool other_requests = true;     // out-of-dialog requests from clients must authenticate (407)
 };
 
+// `media:` beyond the policy the proxy reads (Config.proxy.media): which relay anchors the media.
+// The built-in relay runs inside the daemon; remote relays (pinhole-media, rtpengine) are reached
+// over the ng protocol. app/media_runtime.h builds one or the other from this.
+struct BuiltinRelaySettings {
+  net::Address interface;                  // bound, and written into SDPs unless `advertised` is set
+  std::optional<net::Address> advertised;  // the public address of a 1:1 NAT in front of it
+  uint16_t min_port = 30000;               // RTP/RTCP pairs within [min_port, max_port]
+  uint16_t max_port = 39999;
+  uint32_t workers = 1;  // forwarding threads
+  std::chrono::milliseconds learning_window{3000};
+  std::chrono::seconds inactivity_timeout{60};
+  std::chrono::seconds hold_timeout{3600};
+  std::chrono::seconds delete_delay{30};
+};
+
+struct RemoteRelaySettings {
+  std::string address;     // as written: "udp:127.0.0.1:2223"
+  net::Endpoint endpoint;  // parsed (numeric IP and port)
+  uint32_t weight = 1;     // share of new calls; 0 drains
+};
+
+struct MediaBackendSettings {
+  BuiltinRelaySettings builtin;             // used when `relays` is empty
+  std::vector<RemoteRelaySettings> relays;  // remote ng relays
+  std::chrono::milliseconds ng_timeout{1000};
+  uint32_t ng_tries = 2;
+  std::chrono::seconds relay_down_time{10};      // a timed-out relay's rest before it is pinged
+  std::chrono::seconds call_idle_timeout{7200};  // a call's relay pin without requests
+  uint32_t max_outstanding = 10000;              // ng requests in flight before 503
+};
+
 struct Config {
   transport::TransportConfig transport;  // listen:, tls:, limits:, workers:
   txn::TimerConfig timers;               // timers: t1/t2/t4 (ms)
@@ -75,6 +108,8 @@ struct Config {
   std::string node_id;
   AdminConfig admin;
   LogConfig log;
+  // `media:`: the proxy's policy is in proxy.media; this says which relay.
+  MediaBackendSettings media;
 };
 
 struct ParseOptions {

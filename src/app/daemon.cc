@@ -12,6 +12,7 @@
 #include "app/admin_server.h"
 #include "app/border_runtime.h"
 #include "app/keepalive_runtime.h"
+#include "app/media_runtime.h"
 #include "app/registrar_admin.h"
 #include "app/registrar_runtime.h"
 #include "common/log.h"
@@ -99,6 +100,11 @@ struct Daemon::Parts {
   std::unique_ptr<BorderRuntime> border;          // border mode only
   std::unique_ptr<store::Store> keepalive_store;  // edge/border mode with a persistent `store:`
   std::unique_ptr<KeepaliveRuntime> keepalive;    // `keepalive.enabled` (the default)
+  // `media.enabled`: the relay (built-in or remote) and what the workers see of it. Declared
+  // before the proxies so that it outlives them.
+  std::unique_ptr<MediaRuntime> media;
+  std::unique_ptr<proxy::MediaMetrics> media_metrics;
+  std::unique_ptr<proxy::MediaServices> media_services;
   std::unique_ptr<proxy::ProxyShared> shared;
   SteadyClock clock;
   std::vector<std::unique_ptr<proxy::EdgeProxy>> proxies;
@@ -154,6 +160,15 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
     p.keepalive = std::make_unique<KeepaliveRuntime>(p.metrics, store, p.config.node_id, p.logging.logger("nat"));
   }
 
+  if (p.config.proxy.media.enabled) {
+    auto media = MediaRuntime::create(p.config, p.metrics);
+    if (!media.ok()) return startup_error(500, "media: " + std::string(media.error().what));
+    p.media = std::move(*media);
+    p.media_metrics = std::make_unique<proxy::MediaMetrics>(p.metrics);
+    p.media_services = std::make_unique<proxy::MediaServices>(
+        proxy::MediaServices{p.media->relay(), *p.media_metrics, p.media->relay_addresses()});
+  }
+
   p.identity = std::make_unique<proxy::LocalIdentity>(p.transport->local_sockets());
   p.proxy_metrics = std::make_unique<proxy::ProxyMetrics>(p.metrics);
   net::ResolvedUpstream* up = p.upstream.get();
@@ -172,6 +187,7 @@ Result<std::unique_ptr<Daemon>> Daemon::create(Config config) {
       .registrar = p.registrar ? &p.registrar->services() : nullptr,
       .border = p.border ? &p.border->services() : nullptr,
       .keepalive = p.keepalive ? &p.keepalive->services() : nullptr,
+      .media = p.media_services.get(),
   });
   for (uint32_t w = 0; w < p.transport->worker_count(); ++w) {
     auto proxy = std::make_unique<proxy::EdgeProxy>(*p.shared, w, p.config.timers, p.clock);
@@ -266,6 +282,10 @@ int Daemon::run() {
     parts_->log->info("signal {}: stopping", sig);
     stop();
   });
+  if (p.media) {
+    p.media->start();  // before the first INVITE can arrive
+    p.log->info("media: {}", p.media->description());
+  }
   p.transport->run();
   for (const auto& s : p.transport->local_sockets()) {
     p.log->info("listening on {} {} (advertised {}:{})", net::transport_name(s.transport), s.bound.to_string(),
@@ -287,6 +307,7 @@ int Daemon::run() {
   p.transport->stop();
   if (p.registrar) p.registrar->stop();  // after the workers: their last writes are queued by now
   if (p.border) p.border->stop();
+  if (p.media) p.media->stop();  // after the workers: none asks it anything any more
   p.log->info("stopped");
   return 0;
 }

@@ -1,10 +1,11 @@
 // pinhole-media: the media relay daemon, driven over rtpengine's ng protocol (Kamailio's or
 // OpenSIPS's rtpengine module, or the pinhole edge). Runs in the foreground until SIGINT/SIGTERM.
 //
-// Threads: the main thread runs the ng socket loop and owns the MediaController (call state);
-// each relay worker owns its sessions on its own thread. A signal thread stops the ng loop.
+// Threads: the main thread runs the ng socket loop and owns the MediaController (call state,
+// assembled with the pool and workers by media::RelayRuntime, shared with the edge's built-in
+// relay); each relay worker owns its sessions on its own thread. A signal thread stops the ng loop.
 #include <CLI/CLI.hpp>
-#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -16,10 +17,8 @@
 
 #include "common/clock.h"
 #include "common/log.h"
-#include "media/media_controller.h"
 #include "media/ng_server.h"
-#include "media/port_pool.h"
-#include "media/relay_worker.h"
+#include "media/relay_runtime.h"
 #include "net/address.h"
 
 namespace {
@@ -88,42 +87,32 @@ int run(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   SteadyClock clock;
-  media::PortPool pool(*relay_address, range.min, range.max);
-  // Read by the workers' timeout callbacks: set while the controller lives.
-  std::atomic<media::MediaController*> controller_ptr{nullptr};
-  std::vector<std::unique_ptr<media::RelayWorker>> relay_workers;
-  std::vector<media::RelayWorker*> worker_ptrs;
-  for (unsigned i = 0; i < workers; ++i) {
-    relay_workers.push_back(std::make_unique<media::RelayWorker>(media::RelayWorkerConfig{}, clock,
-                                                                 [&controller_ptr](const media::SessionKey& key) {
-                                                                   if (auto* c = controller_ptr.load(); c != nullptr)
-                                                                     c->on_session_timeout(key);
-                                                                 }));
-    worker_ptrs.push_back(relay_workers.back().get());
+  media::RelayRuntimeConfig relay_config;
+  relay_config.interface = *relay_address;
+  relay_config.advertised = *relay_address;
+  relay_config.min_port = range.min;
+  relay_config.max_port = range.max;
+  relay_config.workers = workers;
+  relay_config.delete_delay = std::chrono::seconds(30);
+  media::RelayRuntime runtime(relay_config, clock);
+  media::NgServer server(runtime.controller(), clock);
+  if (auto bound = server.bind(*ng_endpoint); !bound.ok()) {
+    log->critical("cannot bind the ng socket {}: {}", ng_listen, bound.error().what);
+    return 1;
   }
-  {
-    media::MediaController controller(media::MediaControllerConfig{*relay_address, {}, std::chrono::seconds(30)}, pool,
-                                      worker_ptrs, clock);
-    controller_ptr.store(&controller);
-    media::NgServer server(controller, clock);
-    if (auto bound = server.bind(*ng_endpoint); !bound.ok()) {
-      log->critical("cannot bind the ng socket {}: {}", ng_listen, bound.error().what);
-      return 1;
-    }
-    for (auto& w : relay_workers) w->start();
-    std::thread signal_thread([&server, &signals] {
-      int sig = 0;
-      sigwait(&signals, &sig);
-      server.stop();
-    });
-    log->info("pinhole-media: ng on {}, relay {} ports {}-{}, {} worker(s)", server.local_endpoint().to_string(),
-              relay_address->to_string(), range.min, range.max, workers);
-    server.serve();
-    signal_thread.join();
-    log->info("pinhole-media: stopping ({} calls open)", controller.call_count());
-    controller_ptr.store(nullptr);
-  }  // the controller removes its sessions while the workers still run
-  for (auto& w : relay_workers) w->stop();
+  runtime.start();
+  std::thread signal_thread([&server, &signals] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    server.stop();
+  });
+  log->info("pinhole-media: ng on {}, relay {} ports {}-{}, {} worker(s)", server.local_endpoint().to_string(),
+            relay_address->to_string(), range.min, range.max, workers);
+  server.serve();
+  signal_thread.join();
+  log->info("pinhole-media: stopping ({} calls open)", runtime.controller().call_count());
+  // The controller removes its sessions while the workers still run, then the workers stop.
+  runtime.shutdown();
   return 0;
 }
 

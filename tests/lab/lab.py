@@ -32,6 +32,9 @@ import time
 
 PREFIX = "phl"
 STATE_DIR = "/run/pinhole-lab"
+# `ip netns exec NS` bind-mounts /etc/netns/NS/<file> over /etc/<file> (resolv.conf, hosts):
+# how a namespace gets its own DNS server without touching the host's /etc/resolv.conf.
+NETNS_ETC = "/etc/netns"
 
 WAN_NET = "203.0.113.0/24"
 # role -> address on the wan bridge
@@ -43,9 +46,12 @@ WAN_HOSTS = {
     "pub": "203.0.113.50",
 }
 # Wan hosts a test adds when it needs them (Lab.add_wan_host), not built in every lab:
-# pinb is a second pinhole node (issue 4, two nodes sharing one Redis).
+# pinb is a second pinhole node (issue 4, two nodes sharing one Redis); coreb a second core
+# node (issue 7: `proxy.lab` names core and coreb); dns the lab's DNS server (lab_dns.py).
 EXTRA_WAN_HOSTS = {
     "pinb": "203.0.113.11",
+    "coreb": "203.0.113.21",
+    "dns": "203.0.113.53",
 }
 # nat role -> (lan gateway address, prefix length, {host role: address})
 LANS = {
@@ -193,6 +199,14 @@ def sweep_stale():
         swept += names
         with contextlib.suppress(OSError):
             os.unlink(state)
+    # /etc/netns/<ns> directories (Lab.set_resolv_conf) of owners that are gone, with or without
+    # a namespace left: `ip netns del` does not remove them.
+    with contextlib.suppress(OSError):
+        for name in os.listdir(NETNS_ETC):
+            m = re.fullmatch(rf"{PREFIX}(\d+)-\w+", name)
+            if m and _proc_start_time(int(m.group(1))) is None:
+                shutil.rmtree(os.path.join(NETNS_ETC, name), ignore_errors=True)
+                swept.append(os.path.join(NETNS_ETC, name))
     return swept
 
 
@@ -306,6 +320,7 @@ class Lab:
         self.procs.clear()
         for ns in reversed(self.created):
             _delete_ns(ns)
+            shutil.rmtree(os.path.join(NETNS_ETC, ns), ignore_errors=True)
         self.created.clear()
         with contextlib.suppress(OSError):
             os.unlink(self._state_path())
@@ -366,6 +381,20 @@ class Lab:
         self._veth("wan", f"p-{role}", role, "wan0")
         self.ip("wan", "link", "set", f"p-{role}", "master", "br0")
         self.ip(role, "addr", "add", f"{EXTRA_WAN_HOSTS[role]}/24", "dev", "wan0")
+
+    def set_resolv_conf(self, role, nameserver, port=53):
+        """Points the resolver of everything later started in `role` (lab.spawn/exec go through
+        `ip netns exec`) at `nameserver`: writes /etc/netns/<ns>/resolv.conf, which `ip netns
+        exec` mounts over /etc/resolv.conf, and a hosts file with only localhost likewise, so the
+        host's /etc/hosts cannot answer a lab name. Removed with the namespace."""
+        if port != 53:
+            raise LabError("resolv.conf has no port: the lab's DNS server must listen on 53")
+        d = os.path.join(NETNS_ETC, self.ns(role))
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, "resolv.conf"), "w") as f:
+            f.write(f"nameserver {nameserver}\noptions timeout:1 attempts:2\n")
+        with open(os.path.join(d, "hosts"), "w") as f:
+            f.write("127.0.0.1 localhost\n")
 
     def _build_lan(self, nat, gw, plen, hosts):
         self.ip(nat, "link", "add", "lan0", "type", "bridge")

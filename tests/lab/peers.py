@@ -22,9 +22,11 @@ SIP_PORT = 5060
 # --------------------------------------------------------------------------- Kamailio
 
 class Kamailio:
-    """Kamailio in the `core` namespace, listening on udp+tcp 203.0.113.20:5060."""
+    """Kamailio in the `core` namespace, listening on udp+tcp 203.0.113.20:5060 (`role`: another
+    wan namespace, e.g. "coreb" after lab.add_wan_host("coreb"), for a second node; its config
+    then listens on that node's address)."""
 
-    def __init__(self, lab, cfg="upstream.cfg", name="kamailio"):
+    def __init__(self, lab, cfg="upstream.cfg", name="kamailio", role="core"):
         self.lab, self.name = lab, name
         self.rundir = lab.path(name)
         os.makedirs(self.rundir, exist_ok=True)
@@ -32,8 +34,8 @@ class Kamailio:
         argv = ["kamailio", "-f", os.path.join(HERE, "kamailio", cfg), "-DD", "-E",
                 "-Y", self.rundir, "-P", f"{self.rundir}/kamailio.pid", "-w", self.rundir,
                 "-m", "32", "-M", "8", "-A", f'CTL_SOCK="{self.ctl}"']
-        self.proc = lab.spawn("core", argv, name)
-        wait_until(self._ready, 15, "Kamailio's ctl socket")
+        self.proc = lab.spawn(role, argv, name)
+        wait_until(self._ready, 15, f"{name}'s ctl socket")
 
     def rpc(self, *cmd, timeout=10):
         r = subprocess.run(["kamcmd", "-s", self.ctl, *cmd], capture_output=True, text=True,
@@ -241,7 +243,7 @@ REG_DOMAIN = "lab.test"     # the domain pinhole's registrar serves (issue 4 lab
 REG_ADMIN = "127.0.0.1:9060"  # admin port on the loopback of pinhole's namespace
 
 
-def pinhole_registrar_config(lab, cert, key, db, registrar=None, auth=None, node_id="lab-a"):
+def pinhole_registrar_config(lab, cert, key, db, registrar=None, auth=None, node_id="lab-a", extra=""):
     """Registrar mode (issue 4): pinhole serves REG_DOMAIN alone (no upstream), bindings and
     users in a SQLite file, digest auth on. `registrar`/`auth` override single keys of those
     sections (e.g. {"max_expires": "3600s"}); values are written as given (YAML)."""
@@ -265,7 +267,7 @@ auth:
 admin: {{ listen: {REG_ADMIN} }}
 node_id: {node_id}
 log: {{ level: debug }}
-"""
+{extra}"""
     path = lab.path("pinhole-registrar.yaml")
     with open(path, "w") as f:
         f.write(text)
@@ -279,13 +281,14 @@ class RegistrarPinhole(Pinhole):
     kill() brings up the same node on the same store, as an operator's restart would.
     """
 
-    def __init__(self, lab, binary, registrar=None, auth=None):
+    def __init__(self, lab, binary, registrar=None, auth=None, extra=""):
         if not binary or not os.path.exists(binary):
             raise LabError(f"pinhole daemon not built: {binary!r}")
         self.lab, self.binary, self.starts = lab, binary, 0
         self.cert, self.key = make_cert(lab)
         self.db = lab.path("pinhole.db")
-        self.config = pinhole_registrar_config(lab, self.cert, self.key, self.db, registrar, auth)
+        self.config = pinhole_registrar_config(lab, self.cert, self.key, self.db, registrar, auth,
+                                               extra=extra)
         check = subprocess.run([binary, "--check-config", self.config], capture_output=True,
                                text=True, timeout=20)
         if check.returncode != 0:

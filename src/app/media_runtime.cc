@@ -1,0 +1,85 @@
+// The daemon's media relay from the config (media_runtime.h).
+#include "app/media_runtime.h"
+
+#include <algorithm>
+#include <exception>
+#include <string>
+#include <utility>
+
+#include "common/startup_error.h"
+#include "media/builtin_relay.h"
+#include "media/ng_relay_pool.h"
+
+namespace pinhole::app {
+namespace {
+
+class BuiltinRuntime final : public MediaRuntime {
+ public:
+  BuiltinRuntime(const media::RelayRuntimeConfig& config, std::string description) : relay_(config) {
+    relay_addresses_.push_back(relay_.advertised());
+    description_ = std::move(description);
+  }
+  void start() override { relay_.start(); }
+  void stop() override { relay_.stop(); }
+  proxy::MediaRelay& relay() override { return relay_; }
+
+ private:
+  media::BuiltinRelay relay_;
+};
+
+class RemoteRuntime final : public MediaRuntime {
+ public:
+  RemoteRuntime(const media::NgRelayPoolConfig& config, MetricsRegistry& metrics) : pool_(config, metrics) {
+    for (const auto& r : config.relays)
+      if (std::find(relay_addresses_.begin(), relay_addresses_.end(), r.endpoint.address) == relay_addresses_.end())
+        relay_addresses_.push_back(r.endpoint.address);
+    description_ = std::to_string(config.relays.size()) + " remote ng relay(s)";
+  }
+  void start() override { pool_.start(); }
+  void stop() override { pool_.stop(); }
+  proxy::MediaRelay& relay() override { return pool_; }
+
+ private:
+  media::NgRelayPool pool_;
+};
+
+media::RelayRuntimeConfig builtin_config(const BuiltinRelaySettings& b) {
+  media::RelayRuntimeConfig c;
+  c.interface = b.interface;
+  c.advertised = b.advertised.value_or(b.interface);
+  c.min_port = b.min_port;
+  c.max_port = b.max_port;
+  c.workers = b.workers;
+  c.session.latch.learning_window = b.learning_window;
+  c.worker.inactivity_timeout = b.inactivity_timeout;
+  c.worker.hold_timeout = b.hold_timeout;
+  c.delete_delay = b.delete_delay;
+  return c;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<MediaRuntime>> MediaRuntime::create(const Config& config, MetricsRegistry& metrics) {
+  const MediaBackendSettings& media = config.media;
+  try {
+    if (media.relays.empty()) {
+      const BuiltinRelaySettings& b = media.builtin;
+      std::string description = "built-in relay on " + b.interface.to_string() + " ports " +
+                                std::to_string(b.min_port) + "-" + std::to_string(b.max_port);
+      return std::unique_ptr<MediaRuntime>(std::make_unique<BuiltinRuntime>(builtin_config(b), description));
+    }
+    media::NgRelayPoolConfig pool;
+    for (const auto& r : media.relays) pool.relays.push_back(media::NgRelayTarget{r.endpoint, r.weight});
+    pool.timeout = media.ng_timeout;
+    pool.tries = media.ng_tries;
+    pool.down_time = media.relay_down_time;
+    pool.pin_idle = media.call_idle_timeout;
+    pool.max_outstanding = media.max_outstanding;
+    return std::unique_ptr<MediaRuntime>(std::make_unique<RemoteRuntime>(pool, metrics));
+  } catch (const std::exception& e) {
+    // Start-up only: sockets, eventfds and threads that cannot be created.
+    return startup_error(500, std::string("media relay: ") + e.what());
+  }
+}
+
+}  // namespace pinhole::app
