@@ -232,7 +232,7 @@ void EdgeProxy::media_bye(const sip::Message& request) {
   r.from_tag = from_tag(request);
   r.delete_delay = 0;  // the edge saw the BYE itself: no retransmission can still need the ports
   shared_.media->metrics.deletes.inc();
-  ask_relay(std::move(r), [](Result<MediaReply>) {});  // an unknown call (never anchored) is fine
+  ask_relay(std::move(r), [](const Result<MediaReply>&) {});  // an unknown call (never anchored) is fine
 }
 
 void EdgeProxy::media_call_failed(const Call& call, const Branch* branch) {
@@ -247,7 +247,7 @@ void EdgeProxy::media_call_failed(const Call& call, const Branch* branch) {
     r.from_tag = from_tag(*request);
     r.via_branch = b.relay_branch;
     shared_.media->metrics.deletes.inc();
-    ask_relay(std::move(r), [](Result<MediaReply>) {});
+    ask_relay(std::move(r), [](const Result<MediaReply>&) {});
   }
 }
 
