@@ -13,9 +13,10 @@ import time
 
 from lab import ADDR, LabError, wait_until
 from labtest import TestFailure, expect, step, test
-from media_tests import (PHONE_RTP, PORTS, RELAY, Call, Phone, check_arrival, check_call_media,
-                         hang_up_and_check_freed, need_media_binary, relay_udp_ports, rtp_stream,
-                         rtp_summary, sdp_media, sdp_offer, start_both, start_phone_rtp)
+from media_tests import (PHONE_RTP, PORTS, RELAY, Phone, check_call_media, expect_relay_targets,
+                         hang_up_and_check_freed, need_media_binary, register_and_call,
+                         relay_udp_ports, rtp_stream, rtp_summary, sdp_media, sdp_offer, start_both,
+                         start_phone_rtp)
 from peers import NG_PORT, PIN, REG_DOMAIN, PinholeMedia, RegistrarPinhole
 
 MEDIA_CONFIG = f"""media:
@@ -38,30 +39,22 @@ def phone(lab, role, user):
     return Phone(lab, role, user, proxy=PROXY, domain=REG_DOMAIN)
 
 
-def establish(call, relay, pin):
-    try:
-        return call.establish()
-    except TestFailure as e:
-        raise TestFailure(f"{e}\n--- pinhole\n{pin.proc.stderr()[-4000:]}\n--- relay\n"
-                          f"{relay.log()[-2000:]}") from None
+def edge_call(lab, args, callee_role, callee_user):
+    """pinhole-media + pinhole; the callee registers with pinhole, alice (ua1) calls it."""
+    relay, pin = start_edge(lab, args)
+
+    def logs():
+        return f"--- pinhole\n{pin.proc.stderr()[-4000:]}\n--- relay\n{relay.log()[-2000:]}"
+
+    caller, callee = phone(lab, "ua1", "alice"), phone(lab, callee_role, callee_user)
+    call, targets = register_and_call(caller, callee, "pinhole", logs)
+    return relay, pin, call, targets, logs
 
 
 def anchored_call(lab, args):
-    """ua2 registers with pinhole, ua1 calls it: both SDPs must name relay ports."""
-    relay, pin = start_edge(lab, args)
-    ua1, ua2 = phone(lab, "ua1", "alice"), phone(lab, "ua2", "bob")
-    step("bob (ua2, behind nat2 --random-fully) registers with pinhole")
-    ua2.register()
-    step("alice (ua1, behind nat1) calls bob through pinhole; both SDPs name private addresses")
-    call = Call(ua1, ua2)
-    to1, to2 = establish(call, relay, pin)
-    targets = {"ua1": to1, "ua2": to2}
-    for role, (addr, port) in targets.items():
-        expect(addr == RELAY and port and 30000 <= port <= 30099,
-               f"{role}'s received SDP names {addr}:{port}, not a relay port on {RELAY}:\n"
-               f"{pin.proc.stderr()[-3000:]}")
-    expect(to1 != to2, f"both phones were told the same relay port {to1}")
-    print(f"    relay ports: ua1 sends to {to1[1]}, ua2 sends to {to2[1]}", flush=True)
+    """bob (ua2, behind nat2) is called: both SDPs must name relay ports."""
+    relay, pin, call, targets, logs = edge_call(lab, args, "ua2", "bob")
+    expect_relay_targets(targets, logs)
     return relay, pin, call, targets
 
 
@@ -77,9 +70,10 @@ def media_edge_call(lab, args):
     query = relay.ng({"command": "query", "call-id": call.call_id})
     expect(query.get("result") == "ok", f"query: {query}")
     check_call_media(lab, relay, call, res, query)
-    hang_up_and_check_freed(lab, relay, call, None)
+    hang_up_and_check_freed(lab, relay, call)
     metrics = pin.metrics()
-    for name in ("pinhole_media_offers_total", "pinhole_media_answers_total", "pinhole_media_deletes_total"):
+    for name in ("pinhole_media_offers_total", "pinhole_media_answers_total",
+                 "pinhole_media_deletes_total"):
         expect(metrics.get(name, 0) >= 1, f"{name} = {metrics.get(name)}")
 
 
@@ -87,13 +81,8 @@ def media_edge_call(lab, args):
 def media_edge_same_lan(lab, args):
     """Acceptance 4: ua1 calls ua1b, both behind nat1 (one public address): under relay: auto
     no relay is engaged and each phone gets the other's own SDP."""
-    relay, pin = start_edge(lab, args)
-    ua1, ua1b = phone(lab, "ua1", "alice"), phone(lab, "ua1b", "carol")
-    step("carol (ua1b, same LAN as ua1) registers with pinhole")
-    ua1b.register()
-    step("alice (ua1) calls carol through pinhole")
-    call = Call(ua1, ua1b)
-    to1, to1b = establish(call, relay, pin)
+    relay, pin, call, targets, _ = edge_call(lab, args, "ua1b", "carol")
+    to1, to1b = targets["ua1"], targets["ua1b"]
     expect(to1b == (ADDR["ua1"], PHONE_RTP["ua1"]),
            f"carol's INVITE names {to1b}, not alice's own SDP address")
     expect(to1 == (ADDR["ua1b"], PHONE_RTP["ua1b"]),
@@ -124,7 +113,8 @@ def media_edge_reinvite(lab, args):
     ua2.agent.send(call.from_callee("INVITE", 10, sdp_offer("ua2", new_port, version=2)))
     reinv = ua1.wait_request("INVITE", call.call_id, seen1)
     to_alice = sdp_media(reinv.text)
-    expect(to_alice == targets["ua1"], f"the re-INVITE tells alice {to_alice}, before {targets['ua1']}")
+    expect(to_alice == targets["ua1"],
+           f"the re-INVITE tells alice {to_alice}, before {targets['ua1']}")
     ua1.respond(reinv, 200, "OK", None, sdp_offer("ua1", PHONE_RTP["ua1"], version=2))
     ok = ua2.wait_response("10 INVITE", call.call_id, 200, seen2)
     to_bob = sdp_media(ok.text)
@@ -137,11 +127,13 @@ def media_edge_reinvite(lab, args):
     res = {"ua2": rtp_summary(p2), "ua1": rtp_summary(p1)}
     query = relay.ng({"command": "query", "call-id": call.call_id})
     leg2 = rtp_stream(query, call.to_tag)
-    print(f"    bob's leg after the re-INVITE: {leg2.get('endpoint')} {leg2.get('flags')}", flush=True)
+    print(f"    bob's leg after the re-INVITE: {leg2.get('endpoint')} {leg2.get('flags')}",
+          flush=True)
     expect(leg2.get("endpoint", {}).get("address") == ADDR["nat2"],
            f"bob's leg is latched to {leg2.get('endpoint')}")
     got_from_bob = len(set(res["ua1"]["seqs"].get("ua2", [])))
     got_from_alice = len(set(res["ua2"]["seqs"].get("ua1", [])))
     expect(got_from_bob >= 140, f"alice got {got_from_bob} of bob's 150 packets from his new port")
-    expect(got_from_alice >= 140, f"bob got {got_from_alice} of alice's 150 packets at his new port")
-    hang_up_and_check_freed(lab, relay, call, None)
+    expect(got_from_alice >= 140,
+           f"bob got {got_from_alice} of alice's 150 packets at his new port")
+    hang_up_and_check_freed(lab, relay, call)

@@ -222,7 +222,8 @@ def split_rr(value):
 
 # --------------------------------------------------------------------------- media helpers
 
-def start_phone_rtp(lab, role, target, seq, start_at, tag=None, count=PACKETS, linger=2.0, port=None):
+def start_phone_rtp(lab, role, target, seq, start_at, tag=None, count=PACKETS, linger=2.0,
+                    port=None):
     """rtp_tool.py at the phone's advertised private port (or `port`), sending to `target`."""
     argv = [sys.executable, RTP_TOOL, "--local", f"{ADDR[role]}:{port or PHONE_RTP[role]}",
             "--to", f"{target[0]}:{target[1]}", "--count", count, "--seq", seq,
@@ -313,28 +314,43 @@ def both_latched(relay, call):
     return reply if all("confirmed" in leg.get("flags", []) for leg in legs) else None
 
 
+def register_and_call(caller, callee, proxy_name, logs):
+    """`callee` registers, `caller` calls it through the proxy. Returns (call, {role: (address,
+    port) its received SDP names}). `logs()`: the peers' log tails for a failure message."""
+    step(f"{callee.user} ({callee.role}) registers with {proxy_name}")
+    callee.register()
+    step(f"{caller.user} ({caller.role}) calls {callee.user} through {proxy_name}; both SDPs name "
+         f"private addresses")
+    call = Call(caller, callee)
+    try:
+        to_caller, to_callee = call.establish()
+    except TestFailure as e:
+        raise TestFailure(f"{e}\n{logs()}") from None
+    return call, {caller.role: to_caller, callee.role: to_callee}
+
+
+def expect_relay_targets(targets, logs):
+    """Each phone was told a relay port of its own."""
+    for role, (addr, port) in targets.items():
+        expect(addr == RELAY and port and 30000 <= port <= 30099,
+               f"{role}'s received SDP names {addr}:{port}, not a relay port on {RELAY}:\n{logs()}")
+    to1, to2 = targets["ua1"], targets["ua2"]
+    expect(to1 != to2, f"both phones were told the same relay port {to1}")
+    print(f"    relay ports: ua1 sends to {to1[1]}, ua2 sends to {to2[1]}", flush=True)
+
+
 def setup_call(lab, args):
     """pinhole-media + Kamailio (media.cfg); ua2 registers, ua1 calls it. Returns
     (relay, kam, call, targets {role: (relay address, port) its SDP names})."""
     relay = PinholeMedia(lab, need_media_binary(args), ports=PORTS)
     kam = Kamailio(lab, "media.cfg")
-    ua1, ua2 = Phone(lab, "ua1", "alice"), Phone(lab, "ua2", "bob")
-    step("bob (ua2, behind nat2 --random-fully) registers with Kamailio")
-    ua2.register()
-    step("alice (ua1, behind nat1) calls bob through Kamailio; both SDPs name private addresses")
-    call = Call(ua1, ua2)
-    try:
-        to1, to2 = call.establish()
-    except TestFailure as e:
-        raise TestFailure(f"{e}\n--- kamailio\n{kam.log()[-3000:]}\n--- relay\n"
-                          f"{relay.log()[-2000:]}") from None
-    targets = {"ua1": to1, "ua2": to2}
-    for role, (addr, port) in targets.items():
-        expect(addr == RELAY and port and 30000 <= port <= 30099,
-               f"{role}'s received SDP names {addr}:{port}, not a relay port on {RELAY}:"
-               f"\n{kam.log()[-3000:]}")
-    expect(to1 != to2, f"both phones were told the same relay port {to1}")
-    print(f"    relay ports: ua1 sends to {to1[1]}, ua2 sends to {to2[1]}", flush=True)
+
+    def logs():
+        return f"--- kamailio\n{kam.log()[-3000:]}\n--- relay\n{relay.log()[-2000:]}"
+
+    call, targets = register_and_call(Phone(lab, "ua1", "alice"), Phone(lab, "ua2", "bob"),
+                                      "Kamailio", logs)
+    expect_relay_targets(targets, logs)
     return relay, kam, call, targets
 
 
@@ -404,7 +420,7 @@ def check_call_media(lab, relay, call, res, query):
           f"{' (remapped)' if mapped[1] != PHONE_RTP['ua2'] else ' (same port)'}", flush=True)
 
 
-def hang_up_and_check_freed(lab, relay, call, kam):
+def hang_up_and_check_freed(lab, relay, call):
     step("alice hangs up: the proxy sends delete, the relay forgets the call and frees its ports")
     held = relay_udp_ports(lab)
     expect(len(held) >= 4, f"the call holds only relay ports {sorted(held)} before the BYE")
@@ -440,7 +456,7 @@ def media_kamailio_call(lab, args):
     for role, tag in (("ua1", call.from_tag), ("ua2", call.to_tag)):
         dropped = rtp_stream(query, tag)["relay"].get("dropped foreign")
         expect(dropped == 0, f"{role}'s leg dropped {dropped} foreign packets in a clean call")
-    hang_up_and_check_freed(lab, relay, call, kam)
+    hang_up_and_check_freed(lab, relay, call)
 
 
 @test("kamailio", "kamcmd", "conntrack", "ss")
@@ -482,7 +498,7 @@ def media_rtp_bleed(lab, args):
         expect(leg["endpoint"]["address"] == PUBLIC[role],
                f"{role}'s leg moved to {leg['endpoint']} during the attack")
     check_call_media(lab, relay, call, res, query)
-    hang_up_and_check_freed(lab, relay, call, kam)
+    hang_up_and_check_freed(lab, relay, call)
 
 
 def offer_cmd(call_id, sdp, from_tag="ft1", **extra):
