@@ -1,9 +1,9 @@
 // pinhole-media: the media relay daemon, driven over rtpengine's ng protocol (Kamailio's or
 // OpenSIPS's rtpengine module, or the pinhole edge). Runs in the foreground until SIGINT/SIGTERM.
 //
-// Threads: the main thread runs the ng socket loop and owns the MediaController (call state,
-// assembled with the pool and workers by media::RelayRuntime, shared with the edge's built-in
-// relay); each relay worker owns its sessions on its own thread. A signal thread stops the ng loop.
+// Threads: the main thread runs the ng socket loop (UDP, and TCP with --ng-tcp) and owns the MediaController (call
+// state, assembled with the pool and workers by media::RelayRuntime, shared with the edge's built-in relay); each relay
+// worker owns its sessions on its own thread. A signal thread stops the ng loop.
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <csignal>
@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -48,11 +49,13 @@ bool parse_range(const std::string& text, PortRange& out) {
 int run(int argc, char** argv) {
   CLI::App cli{"pinhole-media: RTP relay driven by rtpengine's ng protocol"};
   std::string ng_listen = "127.0.0.1:2223";
+  std::string ng_tcp_listen;  // off unless given (rtpengine's --listen-tcp-ng)
   std::string interface;
   std::string ports = "30000-39999";
   unsigned workers = 1;
   std::string log_level = "info";
   cli.add_option("--ng", ng_listen, "ng control address (UDP)");
+  cli.add_option("--ng-tcp", ng_tcp_listen, "ng control address over TCP (optional; off by default)");
   cli.add_option("--interface", interface, "relay address (bound, and written into SDPs)")->required();
   cli.add_option("--ports", ports, "RTP port range MIN-MAX");
   cli.add_option("--workers", workers, "relay worker threads")->check(CLI::Range(1U, 64U));
@@ -65,6 +68,15 @@ int run(int argc, char** argv) {
 
   auto ng_endpoint = net::Endpoint::parse(ng_listen);
   auto relay_address = net::Address::parse(interface);
+  std::optional<net::Endpoint> ng_tcp_endpoint;
+  if (!ng_tcp_listen.empty()) {
+    auto parsed = net::Endpoint::parse(ng_tcp_listen);
+    if (!parsed) {
+      std::fprintf(stderr, "pinhole-media: bad --ng-tcp\n");
+      return 2;
+    }
+    ng_tcp_endpoint = *parsed;
+  }
   PortRange range;
   if (!ng_endpoint || !relay_address || !parse_range(ports, range)) {
     std::fprintf(stderr, "pinhole-media: bad --ng, --interface or --ports\n");
@@ -99,6 +111,13 @@ int run(int argc, char** argv) {
   if (auto bound = server.bind(*ng_endpoint); !bound.ok()) {
     log->critical("cannot bind the ng socket {}: {}", ng_listen, bound.error().what);
     return 1;
+  }
+  if (ng_tcp_endpoint) {
+    if (auto bound = server.bind_tcp(*ng_tcp_endpoint); !bound.ok()) {
+      log->critical("cannot listen for ng over TCP on {}: {}", ng_tcp_listen, bound.error().what);
+      return 1;
+    }
+    log->info("pinhole-media: ng over TCP on {}", server.local_tcp_endpoint().to_string());
   }
   runtime.start();
   std::thread signal_thread([&server, &signals] {

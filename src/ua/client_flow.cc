@@ -22,8 +22,8 @@ asio::ip::address to_asio(const net::Address& a) {
 
 std::shared_ptr<ClientFlow> ClientFlow::open(asio::io_context& io, net::Transport transport,
                                              const net::Endpoint& remote, Callbacks callbacks,
-                                             std::chrono::milliseconds connect_timeout) {
-  std::shared_ptr<ClientFlow> flow(new ClientFlow(io, transport, remote, std::move(callbacks)));
+                                             std::chrono::milliseconds connect_timeout, std::optional<TlsOptions> tls) {
+  std::shared_ptr<ClientFlow> flow(new ClientFlow(io, transport, remote, std::move(callbacks), std::move(tls)));
   if (transport == net::Transport::kUdp) {
     flow->start_udp();
   } else {
@@ -32,22 +32,28 @@ std::shared_ptr<ClientFlow> ClientFlow::open(asio::io_context& io, net::Transpor
   return flow;
 }
 
-ClientFlow::ClientFlow(asio::io_context& io, net::Transport transport, const net::Endpoint& remote, Callbacks callbacks)
+ClientFlow::ClientFlow(asio::io_context& io, net::Transport transport, const net::Endpoint& remote, Callbacks callbacks,
+                       std::optional<TlsOptions> tls)
     : io_(io),
       transport_(transport),
       remote_(remote),
       callbacks_(std::move(callbacks)),
       udp_(io),
       tcp_(io),
+      tls_options_(std::move(tls)),
       connect_timer_(io),
       read_buffer_(kReadBufferSize) {
   info_.transport = transport;
+  // A TLS flow without a context cannot verify anything: open() refuses it (start_tcp fails).
+  if (transport_ == net::Transport::kTls && tls_options_ && tls_options_->context) {
+    tls_ = std::make_unique<TlsStream>(io, *tls_options_->context);
+  }
 }
 
 ClientFlow::~ClientFlow() {
   boost::system::error_code ignored;
   udp_.close(ignored);
-  tcp_.close(ignored);
+  tcp_socket().close(ignored);
 }
 
 void ClientFlow::connected_at(const asio::ip::address& address, uint16_t port) {
@@ -123,49 +129,95 @@ void ClientFlow::read_udp() {
 }
 
 void ClientFlow::start_tcp(std::chrono::milliseconds connect_timeout) {
-  asio::ip::tcp::endpoint peer(to_asio(remote_.address), remote_.port);
   auto self = shared_from_this();
+  if (transport_ == net::Transport::kTls && !tls_) {
+    asio::post(io_, [self] { self->fail("tls: no client context (a bug in the caller)"); });
+    return;
+  }
+  asio::ip::tcp::endpoint peer(to_asio(remote_.address), remote_.port);
   connect_timer_.expires_after(connect_timeout);
   connect_timer_.async_wait([self](const boost::system::error_code& ec) {
     if (ec || self->closed_ || self->connected_) return;
-    self->fail("tcp connect timed out");
+    self->fail(self->tls_ ? "tls connect or handshake timed out" : "tcp connect timed out");
   });
-  tcp_.async_connect(peer, [self](const boost::system::error_code& ec) {
+  tcp_socket().async_connect(peer, [self](const boost::system::error_code& ec) {
+    if (self->closed_) return;
+    if (ec) {
+      self->connect_timer_.cancel();
+      self->fail(std::string(self->stream_name()) + " connect: " + ec.message());
+      return;
+    }
+    self->on_tcp_connected();
+  });
+}
+
+void ClientFlow::on_tcp_connected() {
+  boost::system::error_code opt_ec;
+  tcp_socket().set_option(asio::ip::tcp::no_delay(true), opt_ec);
+  auto local = tcp_socket().local_endpoint(opt_ec);
+  if (opt_ec) {
+    connect_timer_.cancel();
+    fail(std::string(stream_name()) + " local address: " + opt_ec.message());
+    return;
+  }
+  // Known now, reported with on_connected once the stream is usable.
+  auto address = local.address();
+  auto port = local.port();
+  if (!tls_) {
+    connect_timer_.cancel();
+    connected_at(address, port);
+    start_stream();
+    return;
+  }
+  if (auto prepared = prepare_tls_client(*tls_, tls_options_->server_name, tls_options_->verify); !prepared) {
+    connect_timer_.cancel();
+    fail(prepared.error().what);
+    return;
+  }
+  auto self = shared_from_this();
+  tls_->async_handshake(TlsStream::client, [self, address, port](const boost::system::error_code& ec) {
     if (self->closed_) return;
     self->connect_timer_.cancel();
     if (ec) {
-      self->fail("tcp connect: " + ec.message());
+      self->fail("tls handshake with " + self->tls_options_->server_name + ": " +
+                 tls_handshake_failure(*self->tls_, ec));
       return;
     }
-    boost::system::error_code opt_ec;
-    self->tcp_.set_option(asio::ip::tcp::no_delay(true), opt_ec);
-    auto local = self->tcp_.local_endpoint(opt_ec);
-    if (opt_ec) {
-      self->fail("tcp local address: " + opt_ec.message());
-      return;
-    }
-    self->connected_at(local.address(), local.port());
-    if (self->callbacks_.on_connected) self->callbacks_.on_connected(self->info_);
-    if (self->closed_) return;
-    self->read_tcp();
-    self->write_next();
+    self->connected_at(address, port);
+    self->start_stream();
   });
+}
+
+void ClientFlow::start_stream() {
+  if (callbacks_.on_connected) callbacks_.on_connected(info_);
+  if (closed_) return;
+  read_tcp();
+  write_next();
 }
 
 void ClientFlow::read_tcp() {
   if (closed_) return;
   auto self = shared_from_this();
-  tcp_.async_read_some(asio::buffer(read_buffer_), [self](const boost::system::error_code& ec, size_t n) {
+  auto on_read = [self](const boost::system::error_code& ec, size_t n) {
     if (self->closed_) return;
     if (ec) {
       if (ec == asio::error::operation_aborted) return;
-      self->fail(ec == asio::error::eof ? "connection closed by the proxy" : "tcp receive: " + ec.message());
+      // A TLS peer that closes without close_notify shows up as stream_truncated: for us the
+      // connection is just as gone as after a TCP FIN.
+      bool closed = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
+      self->fail(closed ? "connection closed by the proxy"
+                        : std::string(self->stream_name()) + " receive: " + ec.message());
       return;
     }
     self->framer_.append({self->read_buffer_.data(), n});
     self->drain_framer();
     self->read_tcp();
-  });
+  };
+  if (tls_) {
+    tls_->async_read_some(asio::buffer(read_buffer_), std::move(on_read));
+  } else {
+    tcp_.async_read_some(asio::buffer(read_buffer_), std::move(on_read));
+  }
 }
 
 void ClientFlow::drain_framer() {
@@ -182,13 +234,15 @@ void ClientFlow::drain_framer() {
         if (callbacks_.on_pong) callbacks_.on_pong();
         break;
       case sip::StreamFramer::Kind::kError:
-        fail("unframeable bytes on the TCP connection (" + std::string(frame.error.what) + ")");
+        fail(std::string("unframeable bytes on the ") + (tls_ ? "TLS" : "TCP") + " connection (" +
+             std::string(frame.error.what) + ")");
         return;
       case sip::StreamFramer::Kind::kMessage: {
         auto message = sip::Message::parse(frame.bytes, sip::Framing::kStream);
         if (!message) {
           if (callbacks_.on_warning) {
-            callbacks_.on_warning("tcp: dropped an unparseable message (" + std::string(message.error().what) + ")");
+            callbacks_.on_warning(std::string(stream_name()) + ": dropped an unparseable message (" +
+                                  std::string(message.error().what) + ")");
           }
         } else if (callbacks_.on_message) {
           callbacks_.on_message(std::move(message).value());
@@ -218,16 +272,21 @@ void ClientFlow::write_next() {
   if (writing_ || write_queue_.empty() || closed_) return;
   writing_ = true;
   auto self = shared_from_this();
-  asio::async_write(tcp_, asio::buffer(write_queue_.front()), [self](const boost::system::error_code& ec, size_t) {
+  auto on_written = [self](const boost::system::error_code& ec, size_t) {
     self->writing_ = false;
     if (self->closed_) return;
     if (ec) {
-      self->fail("tcp send: " + ec.message());
+      self->fail(std::string(self->stream_name()) + " send: " + ec.message());
       return;
     }
     self->write_queue_.pop_front();
     self->write_next();
-  });
+  };
+  if (tls_) {
+    asio::async_write(*tls_, asio::buffer(write_queue_.front()), std::move(on_written));
+  } else {
+    asio::async_write(tcp_, asio::buffer(write_queue_.front()), std::move(on_written));
+  }
 }
 
 void ClientFlow::fail(std::string_view why) {
@@ -244,7 +303,9 @@ void ClientFlow::close() {
   boost::system::error_code ignored;
   connect_timer_.cancel();
   udp_.close(ignored);
-  tcp_.close(ignored);
+  // No TLS close_notify: the flow is closed because it is dead or the UA is stopping after its
+  // unregister was answered; the proxy sees the TCP FIN either way.
+  tcp_socket().close(ignored);
   write_queue_.clear();
 }
 

@@ -1,5 +1,5 @@
 // The UA's settings (what the `pinhole-ua` CLI and an application fill in) and the parsing of
-// the outbound-proxy spec ("tcp:HOST:PORT", "udp:HOST:PORT" or a SIP URI).
+// the outbound-proxy spec ("tcp:HOST:PORT", "udp:HOST:PORT", "tls:HOST:PORT" or a SIP/SIPS URI).
 //
 // Threads: plain values; build them on any thread and hand a copy to the UserAgent.
 #pragma once
@@ -18,13 +18,14 @@ namespace pinhole::ua {
 // resolved once and the first target is pinned for the registration's life, so that refreshes
 // never hop to another cluster node (and lose the NAT mapping).
 struct OutboundProxy {
-  std::string uri;  // "sip:HOST[:PORT];transport=tcp"
+  std::string uri;  // "sip:HOST[:PORT];transport=tcp", "sips:HOST[:PORT]"
   net::Transport transport = net::Transport::kUdp;
 };
 
-// "tcp:HOST[:PORT]" / "udp:HOST[:PORT]" (HOST a name, an IPv4 address or a [bracketed] IPv6
-// address) or "sip:HOST[:PORT][;transport=tcp|udp]". TLS and WebSocket are not in this slice.
-// Errors (status 400) name what is wrong.
+// "tcp:HOST[:PORT]" / "udp:HOST[:PORT]" / "tls:HOST[:PORT]" (HOST a name, an IPv4 address or a
+// [bracketed] IPv6 address), "sip:HOST[:PORT][;transport=tcp|udp|tls]" or
+// "sips:HOST[:PORT][;transport=tcp]" (TLS; RFC 3261 §26.2.2). WebSocket is not in this slice.
+// Without a port TLS means 5061 (RFC 3263 §4.2). Errors (status 400) name what is wrong.
 Result<OutboundProxy> parse_outbound_proxy(std::string_view spec);
 
 // What a call's RTP endpoint does with media (rtp_endpoint.h): send back what it receives, send a
@@ -77,8 +78,15 @@ struct UaConfig {
   // kMediaStats every this often during a call (0: only when the call ends).
   std::chrono::milliseconds media_stats_interval{0};
 
-  // TCP connect timeout.
+  // TCP connect timeout (on TLS: connect and handshake).
   std::chrono::milliseconds connect_timeout{std::chrono::seconds(10)};
+
+  // TLS flows: the proxy's certificate is checked against the system's CA store, or only against
+  // the PEM certificates in `tls_ca_file`, and must carry the outbound proxy's host name (its IP
+  // address when the proxy was given as an IP literal). `tls_insecure` skips both checks: for
+  // labs with throwaway certificates, never for a real deployment.
+  std::string tls_ca_file;
+  bool tls_insecure = false;
 };
 
 }  // namespace pinhole::ua

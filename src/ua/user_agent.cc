@@ -11,6 +11,7 @@
 #include "ua/outbound_keepalive.h"
 #include "ua/random.h"
 #include "ua/registration.h"
+#include "ua/tls_client.h"
 
 namespace pinhole::ua {
 namespace {
@@ -128,6 +129,8 @@ struct UserAgent::Loop {
   std::unique_ptr<OutboundKeepalive> keepalive;
   std::shared_ptr<ClientFlow> flow;
   uint64_t flow_generation = 0;
+  // TLS flows only: built once in create(); shared with the flows (see ClientFlow::TlsOptions).
+  std::shared_ptr<asio::ssl::context> tls_context;
   asio::steady_timer registration_timer, keepalive_timer;
 
   // Calls. Records are erased by a posted task, never inside a callback that uses them.
@@ -307,8 +310,16 @@ struct UserAgent::Loop {
       if (generation != flow_generation) return;
       flow_failed(why);
     };
+    std::optional<ClientFlow::TlsOptions> tls;
+    if (owner.target_.transport == net::Transport::kTls) {
+      // RFC 5922 §7 / RFC 3263 §4.4: the certificate must name the host of the outbound proxy's
+      // URI (not an SRV target); a numeric proxy is checked against its IP address.
+      const auto& target = owner.target_;
+      tls = ClientFlow::TlsOptions{tls_context, target.host.empty() ? target.endpoint.address.to_string() : target.host,
+                                   !owner.config_.tls_insecure};
+    }
     flow = ClientFlow::open(io, owner.target_.transport, owner.target_.endpoint, std::move(callbacks),
-                            owner.config_.connect_timeout);
+                            owner.config_.connect_timeout, std::move(tls));
   }
 
   void on_message(const sip::Message& message) {
@@ -584,14 +595,21 @@ Result<std::unique_ptr<UserAgent>> UserAgent::create(UaConfig config, EventHandl
   if (!proxy) return proxy.error();
   config.proxy = *proxy;
   if (!logger) logger = std::make_shared<spdlog::logger>("ua");  // no sink: silent
+  std::shared_ptr<asio::ssl::context> tls_context;
+  if (config.proxy.transport == net::Transport::kTls) {
+    auto made = make_tls_client_context({config.tls_ca_file, config.tls_insecure});
+    if (!made) return made.error();
+    tls_context = std::move(made).value();
+  }
   std::unique_ptr<UserAgent> ua(new UserAgent(std::move(config), std::move(on_event), std::move(logger)));
   ua->loop_ = std::make_unique<Loop>(*ua, std::move(registration).value());
+  ua->loop_->tls_context = std::move(tls_context);
   return ua;
 }
 
 UserAgent::UserAgent(UaConfig config, EventHandler on_event, std::shared_ptr<spdlog::logger> logger)
     : config_(std::move(config)), on_event_(std::move(on_event)), logger_(std::move(logger)) {
-  resolver_options_.supported = {net::Transport::kUdp, net::Transport::kTcp};
+  resolver_options_.supported = {net::Transport::kUdp, net::Transport::kTcp, net::Transport::kTls};
 }
 
 UserAgent::~UserAgent() { stop(); }
@@ -611,6 +629,13 @@ Status UserAgent::start() {
   target_ = targets->front();
   logger_->info("outbound proxy {} pinned to {} over {}", config_.proxy.uri, target_.endpoint.to_string(),
                 net::transport_name(target_.transport));
+  if (target_.transport == net::Transport::kTls && !loop_->tls_context) {
+    // NAPTR chose TLS for a URI that did not ask for it: the context create() builds for an
+    // explicit TLS proxy is made here instead.
+    auto made = make_tls_client_context({config_.tls_ca_file, config_.tls_insecure});
+    if (!made) return made.error();
+    loop_->tls_context = std::move(made).value();
+  }
   {
     std::lock_guard lock(mutex_);
     unregistered_ = false;

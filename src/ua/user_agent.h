@@ -1,7 +1,7 @@
 // pinhole-ua's public API: a SIP user agent that registers one AOR through an outbound proxy
 // from behind NAT and keeps that registration alive, and places and takes calls with a simple
 // RTP endpoint (echo, tone) to check media (see docs/ua.md). It pins the proxy's address, keeps
-// one flow (UDP socket or TCP connection) for everything, learns its public address from the
+// one flow (UDP socket, TCP or TLS connection) for everything, learns its public address from the
 // registrar, sends RFC 5626 keepalives and replaces a dead flow.
 //
 // Ownership and threads: the application owns the UserAgent. start(), refresh(), call(),
@@ -73,7 +73,8 @@ class UserAgent {
   // in the sense that the inspector's edits are what goes out.
   using MessageInspector = std::function<void(std::string& message)>;
 
-  // Fails (400) when the AOR or the outbound proxy is unusable. `logger` may be null (no log).
+  // Fails (400) when the AOR or the outbound proxy is unusable, (500) when a TLS proxy's CA
+  // file or the system CA store cannot be loaded. `logger` may be null (no log).
   static Result<std::unique_ptr<UserAgent>> create(UaConfig config, EventHandler on_event,
                                                    std::shared_ptr<spdlog::logger> logger = nullptr);
   ~UserAgent();
@@ -86,7 +87,8 @@ class UserAgent {
   void set_resolver_options(net::ResolverOptions options) { resolver_options_ = std::move(options); }
 
   // Resolves the outbound proxy once (blocking this thread, RFC 3263), pins the first target,
-  // starts the event loop and the registration. Errors (503) when the name does not resolve.
+  // starts the event loop and the registration. Errors (503) when the name does not resolve,
+  // (500) when it resolved to TLS and the CA store cannot be loaded.
   Status start();
   // Re-REGISTER now (e.g. the application saw the network change).
   void refresh();
