@@ -75,16 +75,24 @@ void add_common(CLI::App* app, Common& c) {
   app->add_option("--aor", c.config.aor, "address of record, e.g. sip:alice@example.com")->required();
   app->add_option("--password", c.config.password, "digest password")->required();
   app->add_option("--user", c.config.user, "digest user name (default: the AOR's user part)");
-  app->add_option("--outbound-proxy", c.proxy, "tcp:HOST:PORT, udp:HOST:PORT or a sip: URI (resolved once, pinned)")
+  app->add_option("--outbound-proxy", c.proxy,
+                  "tcp:HOST:PORT, udp:HOST:PORT, tls:HOST:PORT or a sip:/sips: URI (resolved once, pinned)")
       ->required();
+  auto* ca_file = app->add_option("--ca-file", c.config.tls_ca_file,
+                                  "TLS: trust only the PEM CA certificates in PATH (default: the system's CA store)")
+                      ->check(CLI::ExistingFile);
+  app->add_flag("--insecure", c.config.tls_insecure,
+                "TLS: do not verify the proxy's certificate or name (labs with throwaway certificates only)")
+      ->excludes(ca_file);
   app->add_option("--expires", c.config.expires, "registration lifetime asked for, seconds")
       ->check(CLI::Range(1U, 86400U));
   app->add_option("--instance-file", c.instance_file,
                   "file keeping the +sip.instance UUID (default: $XDG_STATE_HOME or ~/.local/state/pinhole-ua/)");
-  app->add_option("--keepalive", c.keepalive, "keepalive interval without Flow-Timer, seconds (0: 30 UDP / 120 TCP)")
+  app->add_option("--keepalive", c.keepalive,
+                  "keepalive interval without Flow-Timer, seconds (0: 30 UDP / 120 TCP, TLS)")
       ->check(CLI::NonNegativeNumber);
   app->add_flag("--no-outbound", c.no_outbound, "no RFC 5626 instance/reg-id/;ob/Supported: outbound");
-  app->add_flag("--no-alias", c.no_alias, "no ;alias on the TCP Via");
+  app->add_flag("--no-alias", c.no_alias, "no ;alias on the TCP/TLS Via");
   app->add_flag("--json", c.json, "print one JSON object per event on stdout");
   auto* echo = app->add_flag("--echo", c.echo, "media: send back every RTP packet received");
   auto* tone = app->add_flag("--tone", c.tone, "media: send a 440 Hz tone (20 ms PCMU/PCMA frames)");

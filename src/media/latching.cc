@@ -22,25 +22,47 @@ void Latch::reset_expected(std::optional<net::Address> trusted_ip, std::optional
   state_ = LatchState::kLearning;
 }
 
+void Latch::set_asymmetric(bool on) {
+  config_.asymmetric = on;
+  if (on) {
+    peer_.reset();
+    state_ = LatchState::kLearning;
+  }
+}
+
+void Latch::set_strict_source(bool on) {
+  config_.strict_source = on;
+  if (on && peer_ && !strict_allowed(*peer_)) {
+    peer_.reset();
+    state_ = LatchState::kLearning;
+  }
+}
+
 LatchVerdict Latch::on_packet(const net::Endpoint& source, TimePoint now) {
+  if (config_.asymmetric) {
+    // Nothing to learn and nothing learned to compare with; strict-source still checks the IP.
+    if (config_.strict_source && !strict_allowed(source)) return LatchVerdict::kDropStrict;
+    return LatchVerdict::kAcceptUnlatched;
+  }
   // A provisional peer that outlived the window is locked before anything else is decided, so
   // a trusted source arriving after the window can no longer take the leg away from it.
   if (state_ == LatchState::kProvisional && now >= window_end_) state_ = LatchState::kLocked;
 
   if (state_ == LatchState::kLocked) {
     if (source == *peer_) return LatchVerdict::kAccept;
-    if (config_.media_handover) {
+    if (config_.media_handover && !config_.strict_source) {
       peer_ = source;
       return LatchVerdict::kHandover;
     }
     return LatchVerdict::kDropLocked;
   }
 
-  if (trusted(source)) {
+  if (trusted(source) || (config_.strict_source && strict_allowed(source))) {
     peer_ = source;
     state_ = LatchState::kLocked;
     return LatchVerdict::kLatchedTrusted;
   }
+  if (config_.strict_source) return LatchVerdict::kDropStrict;
   if (now >= window_end_) return LatchVerdict::kDropWindowClosed;
   if (state_ == LatchState::kProvisional) {
     return source == *peer_ ? LatchVerdict::kAccept : LatchVerdict::kDropProvisional;

@@ -57,6 +57,10 @@ LegSetup leg_setup(const sdp::MediaDescription& m, const NgCommand& command) {
   if (!command.flags.has(NgFlag::kTrustAddress) && received) setup.signaling_ip = received;
   setup.rtcp_mux = false;
   setup.media_handover = command.flags.has(NgFlag::kMediaHandover);
+  // `symmetric` is the default and changes nothing; given with `asymmetric`, asymmetric wins
+  // (as in rtpengine, which only looks at the latter).
+  setup.asymmetric = command.flags.has(NgFlag::kAsymmetric);
+  setup.strict_source = command.flags.has(NgFlag::kStrictSource);
   return setup;
 }
 

@@ -74,17 +74,22 @@ RelayLeg::RelayLeg(PortLease ports, const LegSetup& setup, const LatchConfig& la
     : ports_(std::move(ports)),
       rtp_latch_(latch, setup.signaling_ip, setup.sdp_rtp, now),
       rtcp_latch_(latch, setup.signaling_ip, rtcp_default(setup), now),
-      default_handover_(latch.media_handover) {
-  rtp_latch_.set_media_handover(default_handover_ || setup.media_handover);
-  rtcp_latch_.set_media_handover(default_handover_ || setup.media_handover);
+      defaults_(latch) {
+  apply_flags(setup);
+}
+
+void RelayLeg::apply_flags(const LegSetup& setup) {
+  for (Latch* l : {&rtp_latch_, &rtcp_latch_}) {
+    l->set_media_handover(defaults_.media_handover || setup.media_handover);
+    l->set_asymmetric(defaults_.asymmetric || setup.asymmetric);
+    l->set_strict_source(defaults_.strict_source || setup.strict_source);
+  }
 }
 
 void RelayLeg::reset_expected(const LegSetup& setup, TimePoint now) {
   rtp_latch_.reset_expected(setup.signaling_ip, setup.sdp_rtp, now);
   rtcp_latch_.reset_expected(setup.signaling_ip, rtcp_default(setup), now);
-  // Each new description of the leg says again whether it may hand over.
-  rtp_latch_.set_media_handover(default_handover_ || setup.media_handover);
-  rtcp_latch_.set_media_handover(default_handover_ || setup.media_handover);
+  apply_flags(setup);
 }
 
 Result<std::unique_ptr<RelaySession>> RelaySession::create(SessionKey key, PortPool& pool, const LegSetup& a,

@@ -103,6 +103,9 @@ struct LegSetup {
   // ng `media-handover` on the command that described this leg: once locked, the leg follows a
   // new source instead of dropping it (on top of LatchConfig::media_handover, the default).
   bool media_handover = false;
+  // ng `asymmetric` / `strict-source` (rules in latching.h), on top of the LatchConfig defaults.
+  bool asymmetric = false;
+  bool strict_source = false;
 };
 
 struct SessionConfig {
@@ -122,17 +125,20 @@ class RelayLeg {
   void set_on_hold(bool on) { on_hold_ = on; }
   bool rtcp_mux() const { return ports_.rtcp_mux(); }
 
-  // New SDP for this leg: learn its peer again from `now`.
+  // New SDP for this leg: learn its peer again from `now` (and take the command's latch flags).
   void reset_expected(const LegSetup& setup, TimePoint now);
 
  private:
   friend class RelaySession;
+  // Each description of the leg says again how it latches: its flags over the session defaults.
+  void apply_flags(const LegSetup& setup);
+
   PortLease ports_;
   Latch rtp_latch_;
   Latch rtcp_latch_;  // unused with rtcp-mux
   LegStats stats_;
   bool on_hold_ = false;
-  bool default_handover_ = false;  // LatchConfig::media_handover the leg was created with
+  LatchConfig defaults_;  // the session's LatchConfig the leg was created with
 };
 
 // Where one received datagram goes.

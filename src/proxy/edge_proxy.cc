@@ -691,7 +691,7 @@ void EdgeProxy::on_failure(TransactionId txn, txn::Failure failure) {
 void EdgeProxy::branch_final(Call& call, Branch& branch, uint16_t status, std::string response_bytes) {
   branch.done = true;
   keepalive_final(call, &branch, status, nullptr);
-  media_call_failed(call, &branch);
+  media_branch_failed(call, branch);
   // RFC 3263 §4.3: on 503 or no answer, try the next upstream target. A target that sent a
   // provisional answered: its later 408 (Timer C) is the callee's, not a dead server.
   // A branch that never went out (its media relay failed) is no sign of a dead server.

@@ -160,6 +160,11 @@ class EdgeProxy final : public transport::MessageHandler,
     // Whether the client that sent this request shows a NAT (the keepalive engine's question),
     // asked at most once per call.
     mutable std::optional<bool> natted;
+    // A new call whose offer went to the media relay: what names its sessions there, kept so that
+    // a branch that fails after the server transaction ended (a fork losing to another's 2xx)
+    // can still be deleted. Empty: no session (or a request inside a dialog).
+    std::string media_call_id;
+    std::string media_from_tag;
     std::shared_ptr<const UpstreamTargets> targets;
     std::vector<Branch> branches;
     uint16_t best_status = 0;
@@ -213,9 +218,9 @@ class EdgeProxy final : public transport::MessageHandler,
   void media_response_done(txn::TransactionId call_key, uint16_t status, std::string bytes, Result<MediaReply> reply);
   // An ACK for a 2xx carrying the caller's answer to a late offer: true when it went to the relay.
   bool media_ack(const sip::Message& ack, const net::Flow& source);
-  // BYE: the call's sessions; a failed or cancelled INVITE: its branches' sessions.
+  // BYE: the call's sessions; a failed (or cancelled) branch of a new call: that branch's.
   void media_bye(const sip::Message& request);
-  void media_call_failed(const Call& call, const Branch* branch);
+  void media_branch_failed(const Call& call, const Branch& branch);
   void ask_relay(MediaRequest request, std::function<void(Result<MediaReply>)> then);
 
   // Registrar mode (edge_proxy_registrar.cc). True when the request was dealt with (answered or

@@ -106,6 +106,10 @@ bool EdgeProxy::media_offer(Call& call, size_t branch_index, const sip::Message&
   r.to_tag = to_tag(request);
   r.via_branch = has_to_tag(request) ? std::string() : branch.relay_branch;
   if (call.from_client) r.received_from = call.source.remote;
+  if (!r.via_branch.empty()) {
+    call.media_call_id = r.call_id;
+    call.media_from_tag = r.from_tag;
+  }
   branch.relay_branch = r.via_branch;
   branch.media = true;
   branch.media_pending = true;
@@ -235,20 +239,21 @@ void EdgeProxy::media_bye(const sip::Message& request) {
   ask_relay(std::move(r), [](const Result<MediaReply>&) {});  // an unknown call (never anchored) is fine
 }
 
-void EdgeProxy::media_call_failed(const Call& call, const Branch* branch) {
-  if (shared_.media == nullptr || !call.invite || call.server == txn::kNoTransaction) return;
-  const sip::Message* request = table_.request(call.server);
-  if (request == nullptr || has_to_tag(*request)) return;  // a failed re-INVITE keeps its media
-  for (const auto& b : call.branches) {
-    if (branch != nullptr && &b != branch) continue;
-    // A pending branch is deleted when its offer returns (media_offer_done sees the CANCEL).
-    if (!b.media || b.media_pending || b.relay_branch.empty()) continue;
-    MediaRequest r = request_for(MediaOp::kDelete, *request, {}, shared_.config.media);
-    r.from_tag = from_tag(*request);
-    r.via_branch = b.relay_branch;
-    shared_.media->metrics.deletes.inc();
-    ask_relay(std::move(r), [](const Result<MediaReply>&) {});
+void EdgeProxy::media_branch_failed(const Call& call, const Branch& branch) {
+  // Only a new call's branches: a failed re-INVITE keeps its dialog's media. A pending branch
+  // is deleted when its offer returns (media_offer_done sees the CANCEL).
+  if (shared_.media == nullptr || call.media_call_id.empty() || !branch.media || branch.media_pending ||
+      branch.relay_branch.empty()) {
+    return;
   }
+  MediaRequest r;
+  r.op = MediaOp::kDelete;
+  r.call_id = call.media_call_id;
+  r.from_tag = call.media_from_tag;
+  r.via_branch = branch.relay_branch;
+  r.flags = shared_.config.media.flags;
+  shared_.media->metrics.deletes.inc();
+  ask_relay(std::move(r), [](const Result<MediaReply>&) {});
 }
 
 void EdgeProxy::ask_relay(MediaRequest request, std::function<void(Result<MediaReply>)> then) {

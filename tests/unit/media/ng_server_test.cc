@@ -2,15 +2,22 @@
 // the ones Kamailio's rtpengine module sends: offer -> answer -> query -> delete with the
 // rewritten SDPs parsed back, error replies, port exhaustion without leftovers, the reply cache,
 // delete-delay and timeouts; and one end-to-end run where the commands go over a UDP socket and
-// two loopback "phones" exchange RTP through the ports the rewritten SDPs name. Waits poll with
+// two loopback "phones" exchange RTP through the ports the rewritten SDPs name; ng over TCP
+// (stream framing, the shared reply cache, connections closed for bad framing, size, idle time,
+// unread output and the connection limit, each without disturbing the others). Waits poll with
 // a deadline; nothing depends on timing.
 #include "media/ng_server.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
+#include <cerrno>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -18,6 +25,7 @@
 #include <vector>
 
 #include "media/bencode.h"
+#include "media/ng_message.h"
 #include "sdp/session_description.h"
 
 namespace pinhole::media {
@@ -366,10 +374,10 @@ TEST_F(NgServerSmallPoolTest, PortExhaustionLeavesNothingAllocated) {
 // A UDP socket on 127.0.0.1 with an ephemeral port.
 class Socket {
  public:
-  Socket() {
+  explicit Socket(net::Address address = loopback()) {
     fd_.reset(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
     sockaddr_storage ss{};
-    socklen_t len = net::Endpoint{loopback(), 0}.to_sockaddr(ss);
+    socklen_t len = net::Endpoint{address, 0}.to_sockaddr(ss);
     EXPECT_EQ(::bind(fd_.get(), reinterpret_cast<sockaddr*>(&ss), len), 0);
     len = sizeof ss;
     EXPECT_EQ(::getsockname(fd_.get(), reinterpret_cast<sockaddr*>(&ss), &len), 0);
@@ -519,6 +527,70 @@ TEST_F(NgServerTest, MediaHandoverFlagLetsALockedLegFollowANewSource) {
   }
 }
 
+// `asymmetric` on the offer: the caller sends from another port than the one its SDP names, and
+// its media must keep going to the SDP's port; without the flag the leg latches the sending port.
+TEST_F(NgServerTest, AsymmetricFlagKeepsTheCallersMediaOnItsSdpPort) {
+  for (bool asymmetric : {false, true}) {
+    SCOPED_TRACE(asymmetric ? "asymmetric" : "no flag");
+    std::string call = asymmetric ? "call-as1" : "call-as0";
+    Socket a_receives;  // the port in A's SDP
+    Socket a_sends;     // where A's packets come from
+    Socket phone_b;
+    std::vector<std::string> flags;
+    if (asymmetric) flags.emplace_back("asymmetric");
+    Reply offer = send(ng("a1" + call, {{"sdp", sdp_body("127.0.0.1", a_receives.port())},
+                                        {"flags", flags},
+                                        {"call-id", call},
+                                        {"received-from", std::vector<std::string>{"IP4", "127.0.0.1"}},
+                                        {"from-tag", std::string("ft1")},
+                                        {"command", std::string("offer")}}));
+    Reply answer = send(ng("a2" + call, answer_keys(call, sdp_body("127.0.0.1", phone_b.port()))));
+    ASSERT_EQ(offer.str("result"), "ok") << offer.bytes;
+    ASSERT_EQ(answer.str("result"), "ok") << answer.bytes;
+    uint16_t b_sends_to = relay_point(offer.str("sdp")).port;
+    uint16_t a_sends_to = relay_point(answer.str("sdp")).port;
+
+    a_sends.send(rtp_packet(1, 'a'), a_sends_to);
+    EXPECT_EQ(phone_b.receive(), rtp_packet(1, 'a'));
+    phone_b.send(rtp_packet(5, 'b'), b_sends_to);
+    EXPECT_EQ((asymmetric ? a_receives : a_sends).receive(), rtp_packet(5, 'b'));
+  }
+}
+
+// `strict-source` on the offer (with trust-address: the SDP's address is the one that counts): a
+// stranger's packet inside the learning window is dropped instead of latching provisionally.
+TEST_F(NgServerTest, StrictSourceFlagRefusesAStrangerInTheLearningWindow) {
+  for (bool strict : {false, true}) {
+    SCOPED_TRACE(strict ? "strict-source" : "no flag");
+    std::string call = strict ? "call-ss1" : "call-ss0";
+    Socket phone_a;
+    Socket stranger(*net::Address::parse("127.0.0.2"));
+    Socket phone_b;
+    std::vector<std::string> flags{"trust-address"};
+    if (strict) flags.emplace_back("strict-source");
+    Reply offer = send(ng("s1" + call, {{"sdp", sdp_body("127.0.0.1", phone_a.port())},
+                                        {"flags", flags},
+                                        {"call-id", call},
+                                        {"received-from", std::vector<std::string>{"IP4", "192.0.2.10"}},
+                                        {"from-tag", std::string("ft1")},
+                                        {"command", std::string("offer")}}));
+    Reply answer = send(ng("s2" + call, answer_keys(call, sdp_body("127.0.0.1", phone_b.port()))));
+    ASSERT_EQ(offer.str("result"), "ok") << offer.bytes;
+    ASSERT_EQ(answer.str("result"), "ok") << answer.bytes;
+    uint16_t a_sends_to = relay_point(answer.str("sdp")).port;
+
+    stranger.send(rtp_packet(500, 'x'), a_sends_to);
+    phone_a.send(rtp_packet(1, 'a'), a_sends_to);
+    // Without the flag the stranger holds the leg provisionally and the phone is the one dropped.
+    EXPECT_EQ(phone_b.receive(), strict ? rtp_packet(1, 'a') : rtp_packet(500, 'x'));
+
+    Reply query = send(ng("s3" + call, {{"call-id", call}, {"command", std::string("query")}}));
+    auto a = rtp_stream(query, "ft1");
+    EXPECT_EQ(integer_at(a, {"relay", "dropped foreign"}), 1) << query.bytes;
+    EXPECT_EQ(integer_at(a, {"endpoint", "port"}), strict ? phone_a.port() : stranger.port()) << query.bytes;
+  }
+}
+
 TEST_F(NgServerTest, EndToEndOverUdp) {
   ASSERT_TRUE(server_.bind(net::Endpoint{loopback(), 0}).ok());
   std::thread loop([this] { server_.serve(); });
@@ -544,6 +616,299 @@ TEST_F(NgServerTest, EndToEndOverUdp) {
 
   server_.stop();
   loop.join();
+}
+
+// ---------------------------------------------------------------------------------------------
+// ng over TCP
+
+// A TCP client connected to 127.0.0.1:`port`; replies are cut from the stream the way the server
+// cuts requests (cookie + one bencode value).
+class TcpClient {
+ public:
+  explicit TcpClient(uint16_t port) {
+    fd_.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    int one = 1;
+    (void)::setsockopt(fd_.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    sockaddr_storage ss{};
+    socklen_t len = net::Endpoint{loopback(), port}.to_sockaddr(ss);
+    connected_ = ::connect(fd_.get(), reinterpret_cast<sockaddr*>(&ss), len) == 0;
+  }
+  bool connected() const { return connected_; }
+  // Writes all of `data` (false when the server closed the connection first).
+  bool write(std::string_view data) const {
+    while (!data.empty()) {
+      ssize_t n = ::send(fd_.get(), data.data(), data.size(), MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return true;
+  }
+  void shutdown_write() const { ::shutdown(fd_.get(), SHUT_WR); }
+  // The next reply ("<cookie> <dict>"), or "" when none came within 10 s or the stream ended.
+  std::string receive() {
+    for (;;) {
+      NgStreamSplitter::Frame f = splitter_.next();
+      if (f.kind == NgStreamSplitter::Kind::kMessage) {
+        return std::string(f.message.cookie) + " " + std::string(f.message.body);
+      }
+      if (f.kind == NgStreamSplitter::Kind::kError || !read_some()) return {};
+    }
+  }
+  // True when the server closed the connection (EOF or reset) within 10 s; bytes still in
+  // flight before the close are skipped.
+  bool closed_by_server() {
+    while (read_some()) {
+    }
+    return eof_;
+  }
+
+ private:
+  bool read_some() {
+    pollfd p{fd_.get(), POLLIN, 0};
+    if (::poll(&p, 1, 10000) <= 0) return false;
+    std::array<char, 4096> buf{};
+    ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), 0);
+    if (n <= 0) {
+      eof_ = n == 0 || errno == ECONNRESET;
+      return false;
+    }
+    splitter_.append(std::string_view(buf.data(), static_cast<size_t>(n)));
+    return true;
+  }
+
+  UniqueFd fd_;
+  bool connected_ = false;
+  bool eof_ = false;
+  NgStreamSplitter splitter_;
+};
+
+// serve() on its own thread for the lifetime of the object (stopped and joined on every exit
+// path, so counters are read after the destructor or after stop_and_join()).
+class Serving {
+ public:
+  explicit Serving(NgServer& server) : server_(server), thread_([&server] { server.serve(); }) {}
+  ~Serving() { stop_and_join(); }
+  Serving(const Serving&) = delete;
+  Serving& operator=(const Serving&) = delete;
+  void stop_and_join() {
+    if (!thread_.joinable()) return;
+    server_.stop();
+    thread_.join();
+  }
+
+ private:
+  NgServer& server_;
+  std::thread thread_;
+};
+
+std::string ping(const std::string& cookie) { return ng(cookie, {{"command", std::string("ping")}}); }
+
+class NgServerTcpTest : public NgServerTest {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(server_.bind(net::Endpoint{loopback(), 0}).ok());
+    ASSERT_TRUE(server_.bind_tcp(net::Endpoint{loopback(), 0}).ok());
+  }
+  uint16_t tcp_port() const { return server_.local_tcp_endpoint().port; }
+};
+
+TEST_F(NgServerTcpTest, TwoMessagesInOneWriteGetTwoRepliesInOrder) {
+  {
+    Serving serving(server_);
+    TcpClient client(tcp_port());
+    ASSERT_TRUE(client.connected());
+    std::string offer = ng("t2", offer_keys("call-t", sdp_body("192.0.2.10", 5000)));
+    // A newline between messages, as a client typing into netcat sends, is allowed.
+    ASSERT_TRUE(client.write(ping("t1") + "\n" + offer));
+    Reply first(client.receive());
+    Reply second(client.receive());
+    EXPECT_EQ(first.cookie, "t1");
+    EXPECT_EQ(first.str("result"), "pong");
+    EXPECT_EQ(second.cookie, "t2");
+    EXPECT_EQ(second.str("result"), "ok") << second.bytes;
+    EXPECT_EQ(relay_point(second.str("sdp")).address, loopback());
+  }
+  EXPECT_EQ(controller_.call_count(), 1U);
+  EXPECT_EQ(server_.counters().tcp_connections, 1U);
+  EXPECT_EQ(server_.counters().received, 2U);
+  EXPECT_EQ(server_.counters().tcp_open, 0U);  // closed when serve() returned
+}
+
+TEST_F(NgServerTcpTest, OneMessageSplitOverThreeWrites) {
+  std::string offer = ng("s1", offer_keys("call-s", sdp_body("192.0.2.10", 5000)));
+  size_t third = offer.size() / 3;
+  {
+    Serving serving(server_);
+    TcpClient client(tcp_port());
+    ASSERT_TRUE(client.connected());
+    // Cut inside the cookie, then inside the bencoded SDP string; the pauses only make it likely
+    // that the server reads the parts separately, the result does not depend on them.
+    ASSERT_TRUE(client.write(offer.substr(0, 1)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_TRUE(client.write(offer.substr(1, third)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    ASSERT_TRUE(client.write(offer.substr(1 + third)));
+    Reply reply(client.receive());
+    EXPECT_EQ(reply.cookie, "s1");
+    EXPECT_EQ(reply.str("result"), "ok") << reply.bytes;
+  }
+  EXPECT_EQ(controller_.call_count(), 1U);
+  EXPECT_EQ(server_.counters().received, 1U);
+  EXPECT_EQ(server_.counters().tcp_closed_bad, 0U);
+}
+
+// Kamailio retransmits with the same cookie; over TCP, on another connection or over UDP the
+// answer comes from the one cache and the offer is not executed twice.
+TEST_F(NgServerTcpTest, RetransmittedCookieIsAnsweredFromTheSharedCache) {
+  std::string offer = ng("r1", offer_keys("call-r", sdp_body("192.0.2.10", 5000)));
+  std::string first;
+  std::string again;
+  std::string other_connection;
+  std::string over_udp;
+  {
+    Serving serving(server_);
+    TcpClient client(tcp_port());
+    TcpClient other(tcp_port());
+    Socket udp;
+    ASSERT_TRUE(client.write(offer));
+    first = client.receive();
+    ASSERT_TRUE(client.write(offer));
+    again = client.receive();
+    ASSERT_TRUE(other.write(offer));
+    other_connection = other.receive();
+    udp.send(offer, server_.local_endpoint().port);
+    over_udp = udp.receive();
+  }
+  ASSERT_EQ(Reply(first).str("result"), "ok") << first;
+  EXPECT_EQ(again, first);
+  EXPECT_EQ(other_connection, first);
+  EXPECT_EQ(over_udp, first);
+  EXPECT_EQ(server_.counters().retransmissions, 3U);
+  EXPECT_EQ(controller_.call_count(), 1U);
+}
+
+TEST_F(NgServerTcpTest, GarbageClosesOnlyThatConnection) {
+  {
+    Serving serving(server_);
+    TcpClient bad(tcp_port());
+    TcpClient good(tcp_port());
+    Socket udp;
+    ASSERT_TRUE(good.write(ping("g1")));
+    EXPECT_EQ(Reply(good.receive()).str("result"), "pong");
+    // A valid message, then a body that is no bencode value: the first is still answered.
+    (void)bad.write(ping("b1") + "b2 {\"command\":\"ping\"}");
+    EXPECT_EQ(Reply(bad.receive()).cookie, "b1");
+    EXPECT_TRUE(bad.closed_by_server());
+
+    ASSERT_TRUE(good.write(ping("g2")));
+    EXPECT_EQ(Reply(good.receive()).cookie, "g2");
+    udp.send(ping("u1"), server_.local_endpoint().port);
+    EXPECT_EQ(Reply(udp.receive()).str("result"), "pong");
+  }
+  EXPECT_EQ(server_.counters().tcp_closed_bad, 1U);
+  EXPECT_EQ(server_.counters().tcp_closed_oversize, 0U);
+  EXPECT_EQ(server_.counters().tcp_connections, 2U);
+}
+
+TEST_F(NgServerTcpTest, OversizeMessageClosesTheConnection) {
+  {
+    Serving serving(server_);
+    TcpClient big(tcp_port());
+    TcpClient good(tcp_port());
+    // A well-formed dictionary whose one string alone is over the size limit. The server may
+    // close while the tail is still being written: the write result does not matter.
+    std::string payload(kNgMaxMessage + 10, 'a');
+    (void)big.write("o1 d3:sdp" + std::to_string(payload.size()) + ":" + payload + "e");
+    EXPECT_TRUE(big.closed_by_server());
+    ASSERT_TRUE(good.write(ping("g1")));
+    EXPECT_EQ(Reply(good.receive()).str("result"), "pong");
+  }
+  EXPECT_EQ(server_.counters().tcp_closed_oversize, 1U);
+  EXPECT_EQ(server_.counters().tcp_closed_bad, 0U);
+  EXPECT_EQ(controller_.call_count(), 0U);
+}
+
+// The peer shuts its sending side after the last request (as `nc -N` does): it still gets every
+// answer, then the server closes.
+TEST_F(NgServerTcpTest, HalfClosedPeerGetsItsAnswersThenEof) {
+  Serving serving(server_);
+  TcpClient client(tcp_port());
+  ASSERT_TRUE(client.write(ping("h1") + ping("h2")));
+  client.shutdown_write();
+  EXPECT_EQ(Reply(client.receive()).cookie, "h1");
+  EXPECT_EQ(Reply(client.receive()).cookie, "h2");
+  EXPECT_TRUE(client.closed_by_server());
+}
+
+// Limits, each on a server of its own (same controller, one serving at a time).
+class NgServerTcpLimitTest : public NgServerTest {
+ protected:
+  std::unique_ptr<NgServer> limited(NgServerConfig config) {
+    auto server = std::make_unique<NgServer>(controller_, clock_, config);
+    EXPECT_TRUE(server->bind_tcp(net::Endpoint{loopback(), 0}).ok());  // TCP only: no UDP socket
+    return server;
+  }
+};
+
+TEST_F(NgServerTcpLimitTest, ConnectionsOverTheLimitAreClosedAtOnce) {
+  NgServerConfig config;
+  config.tcp_max_connections = 1;
+  auto server = limited(config);
+  {
+    Serving serving(*server);
+    TcpClient first(server->local_tcp_endpoint().port);
+    ASSERT_TRUE(first.write(ping("l1")));  // answered: the first connection is in the table
+    EXPECT_EQ(Reply(first.receive()).cookie, "l1");
+    TcpClient second(server->local_tcp_endpoint().port);
+    EXPECT_TRUE(second.closed_by_server());
+    ASSERT_TRUE(first.write(ping("l2")));
+    EXPECT_EQ(Reply(first.receive()).cookie, "l2");
+  }
+  EXPECT_EQ(server->counters().tcp_connections, 1U);
+  EXPECT_EQ(server->counters().tcp_rejected, 1U);
+}
+
+// An idle timeout of zero closes a connection on the loop's next round: the idle path without
+// waiting for a clock.
+TEST_F(NgServerTcpLimitTest, IdleConnectionIsClosed) {
+  NgServerConfig config;
+  config.tcp_idle_timeout = Duration::zero();
+  config.tick_interval = std::chrono::milliseconds(10);
+  auto server = limited(config);
+  {
+    Serving serving(*server);
+    TcpClient client(server->local_tcp_endpoint().port);
+    EXPECT_TRUE(client.closed_by_server());
+  }
+  EXPECT_EQ(server->counters().tcp_closed_idle, 1U);
+}
+
+TEST_F(NgServerTcpLimitTest, ReplyOverTheOutputLimitClosesTheConnection) {
+  NgServerConfig config;
+  config.tcp_max_output = 8;  // less than any reply
+  auto server = limited(config);
+  {
+    Serving serving(*server);
+    TcpClient client(server->local_tcp_endpoint().port);
+    ASSERT_TRUE(client.write(ping("p1")));
+    EXPECT_TRUE(client.closed_by_server());
+    EXPECT_EQ(client.receive(), "");
+  }
+  EXPECT_EQ(server->counters().tcp_closed_output, 1U);
+  EXPECT_EQ(server->counters().received, 1U);
+}
+
+TEST(NgServerBindTcp, RefusesAPortInUse) {
+  ManualClock clock;
+  PortPool pool(loopback(), min_port(), static_cast<uint16_t>(min_port() + 3));
+  RelayWorker worker({}, clock, [](const SessionKey&) {});
+  MediaController controller(MediaControllerConfig{loopback(), {}, seconds(30)}, pool, {&worker}, clock);
+  NgServer first(controller, clock);
+  NgServer second(controller, clock);
+  ASSERT_TRUE(first.bind_tcp(net::Endpoint{loopback(), 0}).ok());
+  auto taken = second.bind_tcp(first.local_tcp_endpoint());
+  ASSERT_FALSE(taken.ok());
+  EXPECT_EQ(taken.error().status, 500);
 }
 
 }  // namespace

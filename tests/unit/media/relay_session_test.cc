@@ -1,5 +1,5 @@
 // Relay session: sequence tracking (wrap, loss, reorder, restart), forwarding decisions, per-leg
-// counters, RTCP routing with and without mux, idle/on-hold timeouts.
+// counters, RTCP routing with and without mux, idle/on-hold timeouts, the per-leg latch flags.
 #include "media/relay_session.h"
 
 #include <gtest/gtest.h>
@@ -165,6 +165,66 @@ TEST_F(RelaySessionTest, CreateFailsCleanlyWhenThePoolRunsOut) {
   session.reset();
   second = Error{0, ""};
   EXPECT_EQ(pool.free_count(), pool.capacity());
+}
+
+// Leg B's phone sends from a port other than its SDP's (ng `asymmetric`): media to it keeps
+// going to the SDP address, and its packets are forwarded from whatever source.
+TEST_F(RelaySessionTest, AsymmetricLegKeepsItsSdpDestinationAndForwardsAnySource) {
+  LegSetup b;
+  b.sdp_rtp = ep("127.0.0.1:5004");
+  b.signaling_ip = ip("127.0.0.1");
+  b.rtcp_mux = true;
+  b.asymmetric = true;
+  session->leg(1).reset_expected(b, kT0);
+  ASSERT_TRUE(session->on_packet(1, false, ep("127.0.0.1:41000"), rtp(1), kT0));
+  ASSERT_TRUE(session->on_packet(1, false, ep("198.51.100.9:7000"), rtp(2), kT0));
+  auto to_b = session->on_packet(0, false, ep("127.0.0.1:40000"), rtp(9), kT0);
+  ASSERT_TRUE(to_b);
+  EXPECT_EQ(to_b->destination, ep("127.0.0.1:5004"));
+  EXPECT_EQ(session->leg(1).stats().dropped_foreign, 0U);
+  EXPECT_EQ(session->leg(1).stats().rtp_forwarded.packets, 2U);
+  EXPECT_FALSE(session->leg(1).rtp_latch().peer());
+
+  // The next description without the flag: the leg latches again.
+  b.asymmetric = false;
+  session->leg(1).reset_expected(b, kT0 + seconds(1));
+  ASSERT_TRUE(session->on_packet(1, false, ep("127.0.0.1:41000"), rtp(3), kT0 + seconds(1)));
+  EXPECT_EQ(session->on_packet(0, false, ep("127.0.0.1:40000"), rtp(10), kT0 + seconds(1))->destination,
+            ep("127.0.0.1:41000"));
+}
+
+TEST_F(RelaySessionTest, StrictSourceLegDropsAForeignFirstPacket) {
+  LegSetup a;
+  a.sdp_rtp = ep("192.168.1.10:27910");
+  a.signaling_ip = ip("127.0.0.1");
+  a.strict_source = true;
+  session->leg(0).reset_expected(a, kT0);
+  EXPECT_FALSE(session->on_packet(0, false, ep("198.51.100.9:7000"), rtp(1), kT0));
+  EXPECT_EQ(session->leg(0).stats().dropped_foreign, 1U);
+  EXPECT_EQ(session->leg(0).rtp_latch().state(), LatchState::kLearning);
+  ASSERT_TRUE(session->on_packet(0, false, ep("127.0.0.1:40000"), rtp(2), kT0));
+  EXPECT_EQ(session->leg(0).rtp_latch().state(), LatchState::kLocked);
+  // The flag holds for the leg's RTCP stream too.
+  EXPECT_FALSE(session->on_packet(0, true, ep("198.51.100.9:7001"), rtcp_rr(), kT0));
+  EXPECT_TRUE(session->leg(0).rtcp_latch().strict_source());
+  // Leg B was described without it.
+  EXPECT_FALSE(session->leg(1).rtp_latch().strict_source());
+}
+
+TEST_F(RelaySessionTest, SessionDefaultsApplyUnderTheLegFlags) {
+  SessionConfig config;
+  config.latch.strict_source = true;
+  LegSetup a;
+  a.sdp_rtp = ep("192.0.2.1:4000");
+  LegSetup b = a;
+  b.asymmetric = true;
+  session.reset();  // give its ports back
+  auto s = RelaySession::create({"call-d", "t", ""}, pool, a, b, config, kT0);
+  ASSERT_TRUE(s.ok());
+  EXPECT_TRUE((*s)->leg(0).rtp_latch().strict_source());
+  EXPECT_FALSE((*s)->leg(0).rtp_latch().asymmetric());
+  EXPECT_TRUE((*s)->leg(1).rtp_latch().strict_source());
+  EXPECT_TRUE((*s)->leg(1).rtp_latch().asymmetric());
 }
 
 }  // namespace

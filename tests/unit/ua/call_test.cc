@@ -29,6 +29,7 @@ UaConfig base_config(const FakeProxy& proxy) {
   c.aor = "sip:alice@example.com";
   c.password = "secret";
   c.proxy.uri = proxy.uri();
+  c.tls_ca_file = proxy.ca_file();
   c.instance_id = "urn:uuid:11111111-2222-4333-8444-555555555555";
   return c;
 }
@@ -231,7 +232,8 @@ TEST_P(IncomingCall, AnsweredEchoesRtpSurvivesReInviteAndEndsOnBye) {
   stop_registered(*ua, proxy);
 }
 
-INSTANTIATE_TEST_SUITE_P(Transports, IncomingCall, ::testing::Values(net::Transport::kUdp, net::Transport::kTcp),
+INSTANTIATE_TEST_SUITE_P(Transports, IncomingCall,
+                         ::testing::Values(net::Transport::kUdp, net::Transport::kTcp, net::Transport::kTls),
                          [](const auto& test_info) { return std::string(net::transport_name(test_info.param)); });
 
 TEST(IncomingCallRefused, WithoutAutoAnswerTheInviteGets480) {

@@ -1,7 +1,7 @@
-// A scripted outbound proxy for the call tests: one UDP socket or one TCP listener on 127.0.0.1
-// that answers the UA's REGISTERs with 200 by itself and hands every other SIP message to the
-// test, plus a UDP socket playing the far end's RTP. Plain POSIX sockets, every read bounded by a
-// deadline (ua_test_support.h), never a sleep.
+// A scripted outbound proxy for the call tests: one UDP socket or one TCP or TLS listener (a
+// certificate made for 127.0.0.1, see ca_file()) on 127.0.0.1 that answers the UA's REGISTERs with 200 by itself and
+// hands every other SIP message to the test, plus a UDP socket playing the far end's RTP. Plain POSIX sockets, every
+// read bounded by a deadline (ua_test_support.h), never a sleep.
 #pragma once
 
 #include <arpa/inet.h>
@@ -28,7 +28,10 @@ namespace pinhole::ua::test {
 class FakeProxy {
  public:
   explicit FakeProxy(net::Transport transport) : transport_(transport) {
-    if (transport_ == net::Transport::kTcp) {
+    if (transport_ == net::Transport::kTls) {
+      certificate_ = std::make_unique<TestCertificate>();
+      tcp_ = std::make_unique<TcpServer>(certificate_->server_context());
+    } else if (transport_ == net::Transport::kTcp) {
       tcp_ = std::make_unique<TcpServer>();
     } else {
       udp_ = std::make_unique<UdpServer>();
@@ -36,9 +39,13 @@ class FakeProxy {
   }
   uint16_t port() const { return tcp_ ? tcp_->port() : udp_->port(); }
   std::string uri() const {
-    return std::string(transport_ == net::Transport::kTcp ? "tcp" : "udp") + ":127.0.0.1:" + std::to_string(port());
+    return std::string(net::transport_name(transport_)) + ":127.0.0.1:" + std::to_string(port());
   }
-  std::string via_transport() const { return transport_ == net::Transport::kTcp ? "TCP" : "UDP"; }
+  // The certificate to trust (UaConfig::tls_ca_file) on TLS; empty otherwise.
+  std::string ca_file() const { return certificate_ ? certificate_->cert_file() : std::string(); }
+  std::string via_transport() const {
+    return transport_ == net::Transport::kTls ? "TLS" : transport_ == net::Transport::kTcp ? "TCP" : "UDP";
+  }
   // Our Via sent-by for requests we send the UA.
   std::string sent_by() const { return "127.0.0.1:" + std::to_string(port()); }
   // The Contact of the last REGISTER (where an INVITE for the AOR goes).
@@ -123,6 +130,7 @@ class FakeProxy {
   }
 
   net::Transport transport_;
+  std::unique_ptr<TestCertificate> certificate_;  // before tcp_: its SSL_CTX outlives the server
   std::unique_ptr<UdpServer> udp_;
   std::unique_ptr<TcpServer> tcp_;
   std::unique_ptr<TcpPeer> tcp_peer_;
