@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "sdp/session_description.h"
+#include "sip/charset.h"
 
 namespace pinhole::ua {
 namespace {
@@ -55,22 +56,14 @@ Result<AudioStream> find_audio(const sdp::SessionDescription& description) {
     }
     return {};
   };
-  auto iequals_prefix = [](std::string_view text, std::string_view prefix) {
-    if (text.size() < prefix.size()) return false;
-    for (size_t i = 0; i < prefix.size(); ++i) {
-      char c = text[i];
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-      if (c != prefix[i]) return false;
-    }
-    return true;
-  };
   for (auto format : out.media->formats) {
     auto pt = parse_payload_type(format);
     if (!pt) continue;
     auto encoding = encoding_of(*pt);
     if (*pt == kPayloadPcmu || *pt == kPayloadPcma) {
       out.codecs.push_back(*pt);
-    } else if (iequals_prefix(encoding, "telephone-event/8000")) {
+    } else if (constexpr std::string_view kEvents = "telephone-event/8000";  // "/1" channels may follow
+               sip::iequals(encoding.substr(0, kEvents.size()), kEvents)) {
       out.telephone_event = *pt;
     }
   }

@@ -2,19 +2,14 @@
 
 #include <string>
 
+#include "sip/charset.h"
 #include "sip/uri.h"
 
 namespace pinhole::ua {
 namespace {
 
 bool starts_with_nocase(std::string_view text, std::string_view prefix) {
-  if (text.size() < prefix.size()) return false;
-  for (size_t i = 0; i < prefix.size(); ++i) {
-    char c = text[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != prefix[i]) return false;
-  }
-  return true;
+  return text.size() >= prefix.size() && sip::iequals(text.substr(0, prefix.size()), prefix);
 }
 
 }  // namespace
