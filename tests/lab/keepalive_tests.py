@@ -54,12 +54,15 @@ class KeepalivePinhole:
     """One pinhole registrar in the `pin` namespace on its own SIP and admin ports; start()
     after stop() restarts it on the same config and store (an operator's restart)."""
 
-    def __init__(self, lab, binary, name, sip_port=5060, admin_port=9060, keepalive=None):
+    def __init__(self, lab, binary, name, sip_port=5060, admin_port=9060, keepalive=None,
+                 config=None):
+        """`config`: a config file written by the caller (with the same SIP and admin ports)
+        instead of keepalive_config's."""
         if not binary or not os.path.exists(binary):
             raise LabError(f"pinhole daemon not built: {binary!r}")
         self.lab, self.binary, self.name = lab, binary, name
         self.sip_port, self.admin_port, self.starts = sip_port, admin_port, 0
-        self.config = keepalive_config(lab, name, sip_port, admin_port, keepalive)
+        self.config = config or keepalive_config(lab, name, sip_port, admin_port, keepalive)
         check = subprocess.run([binary, "--check-config", self.config], capture_output=True,
                                text=True, timeout=20)
         if check.returncode != 0:

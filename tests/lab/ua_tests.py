@@ -45,6 +45,7 @@ import time
 from lab import ADDR, LabError, wait_until
 from labtest import TestFailure, expect, step, test
 from lab_dns import Dnsmasq
+from keepalive_tests import KeepalivePinhole
 from peers import REG_DOMAIN, Kamailio, Sipp, settle
 
 PASSWORD = "ua-lab-secret"
@@ -529,44 +530,6 @@ keepalive:
     return path
 
 
-class EdgePinhole:
-    """pinhole (registrar + outbound) in the `pin` namespace, admin on its loopback."""
-
-    def __init__(self, lab, binary):
-        if not binary or not os.path.exists(binary):
-            raise LabError(f"pinhole daemon not built: {binary!r}")
-        self.lab = lab
-        self.config = outbound_registrar_config(lab)
-        check = subprocess.run([binary, "--check-config", self.config], capture_output=True,
-                               text=True, timeout=20)
-        if check.returncode != 0:
-            raise LabError(f"--check-config rejected {self.config}: {check.stdout}{check.stderr}")
-        self.proc = lab.spawn("pin", [binary, "--config", self.config], "pinhole-edge")
-        wait_until(self._ready, 15, "pinhole's admin /health")
-
-    def admin(self, path):
-        code = ("import sys,urllib.request;"
-                "print(urllib.request.urlopen(sys.argv[1],timeout=3).read().decode())")
-        r = self.lab.exec("pin", [sys.executable, "-c", code,
-                                  f"http://127.0.0.1:{EDGE_ADMIN}{path}"], check=False, timeout=10)
-        return r.stdout if r.returncode == 0 else None
-
-    def _ready(self):
-        if not self.proc.running():
-            raise LabError(f"pinhole exited: {self.proc.stderr()[-3000:]}")
-        return self.admin("/health") is not None
-
-    def metric(self, name):
-        total = 0.0
-        for line in (self.admin("/metrics") or "").splitlines():
-            if line.startswith(name + " ") or line.startswith(name + "{"):
-                total += float(line.rpartition(" ")[2])
-        return total
-
-    def log(self, n=4000):
-        return self.proc.stderr()[-n:]
-
-
 class Capture:
     """tshark on pin's wan0 (TCP port 5060), printing one line per segment with payload as it
     goes (-l: a capture file would be flushed too late to read during the test)."""
@@ -601,7 +564,8 @@ def ua_outbound_edge(lab, args):
     """Acceptance 3: through pinhole with outbound: Require: outbound, Flow-Timer honoured, no
     server pings; nat1 reboots -> the UA re-registers within Flow-Timer + 10 s; a call reaches
     it."""
-    pin = EdgePinhole(lab, args.pinhole)
+    pin = KeepalivePinhole(lab, args.pinhole, "pinhole-edge", admin_port=EDGE_ADMIN,
+                           config=outbound_registrar_config(lab))
     cap = Capture(lab)
     aor = f"sip:alice@{REG_DOMAIN}"
     call_flags = ["--answer", "--echo"] if ua_has_flag(args, "--answer") else []
