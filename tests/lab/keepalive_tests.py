@@ -224,6 +224,7 @@ def raw_ua(lab, pin, transport, user, expires, answer_for, lifetime, refresh=Non
 
 
 def events(proc, kind=None):
+    """The --json event lines a process printed (parsed), optionally only those named `kind`."""
     out = []
     for line in proc.stdout().splitlines():
         try:

@@ -46,6 +46,7 @@ from lab import ADDR, LabError, wait_until
 from labtest import TestFailure, expect, step, test
 from lab_dns import Dnsmasq
 from keepalive_tests import KeepalivePinhole
+from keepalive_tests import events as ua_events  # --json event lines, parsed
 from peers import REG_DOMAIN, Kamailio, Sipp, settle
 
 PASSWORD = "ua-lab-secret"
@@ -144,19 +145,6 @@ def spawn_ua(lab, args, role, proxy, name, extra=(), aor="sip:alice@lab.example"
             "--password", PASSWORD, "--outbound-proxy", proxy, "--json",
             "--instance-file", lab.path(f"{name}.instance"), *extra]
     return lab.spawn(role, argv, name)
-
-
-def ua_events(ua, kind=None):
-    """The UA's --json events (parsed), optionally only those named `kind`."""
-    out = []
-    for line in ua.stdout().splitlines():
-        try:
-            e = json.loads(line)
-        except ValueError:
-            continue
-        if kind is None or e.get("event") == kind:
-            out.append(e)
-    return out
 
 
 def ua_has_flag(args, flag):
