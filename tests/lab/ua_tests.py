@@ -651,18 +651,6 @@ BAD_CASES = {
 }
 
 
-def fake_events(proc, kind=None):
-    out = []
-    for line in proc.stdout().splitlines():
-        try:
-            e = json.loads(line)
-        except ValueError:
-            continue
-        if kind is None or e.get("event") == kind:
-            out.append(e)
-    return out
-
-
 @test()
 def ua_bad_server(lab, args):
     """Acceptance 5: garbage on the TCP connection, 50 foreign Contacts, Flow-Timer: 0, an
@@ -673,7 +661,7 @@ def ua_bad_server(lab, args):
                                          "fake-registrar", transport, f"{FAKE}:{port}", mode],
                                 f"fake-{case}")
     for case in BAD_CASES:
-        wait_until(lambda: fake_events(fakes[case], "ready") or not fakes[case].running(), 10,
+        wait_until(lambda: ua_events(fakes[case], "ready") or not fakes[case].running(), 10,
                    f"the fake registrar for {case}")
         expect(fakes[case].running(), f"fake registrar {case} died:\n{fakes[case].stderr()}")
 
@@ -686,8 +674,8 @@ def ua_bad_server(lab, args):
 
     step("(a) garbage after the 200 on TCP: a clear line, the registration re-established")
     ua, fake = uas["garbage"], fakes["garbage"]
-    wait_until(lambda: fake_events(fake, "garbage_sent"), 10, "the fake sending garbage")
-    wait_until(lambda: [e for e in fake_events(fake, "register")
+    wait_until(lambda: ua_events(fake, "garbage_sent"), 10, "the fake sending garbage")
+    wait_until(lambda: [e for e in ua_events(fake, "register")
                         if e["after_garbage"] and e["expires"] > 0], 15,
                "a REGISTER after the garbage")
 
@@ -708,12 +696,12 @@ def ua_bad_server(lab, args):
 
     step("(b) 50 foreign Contacts over UDP: one warning, ours kept on refresh")
     ua, fake = uas["foreign"], fakes["foreign"]
-    wait_until(lambda: len([e for e in fake_events(fake, "register") if e["expires"] > 0]) >= 2,
+    wait_until(lambda: len([e for e in ua_events(fake, "register") if e["expires"] > 0]) >= 2,
                15, "a refresh after the crowded 200")
     warns = [e["text"] for e in ua_events(ua, "warning")]
     expect(any("50 bindings of other devices" in w for w in warns),
            f"no warning about the 50 foreign Contacts: {warns}\n{ua.stderr()[-2000:]}")
-    for e in fake_events(fake, "register"):
+    for e in ua_events(fake, "register"):
         expect(e["contacts"] and all("foreign" not in c for c in e["contacts"]),
                f"the UA sent a foreign Contact back: {e}")
         expect(len([c for c in e["contacts"] if "expires=0" not in c]) <= 1,
@@ -721,7 +709,7 @@ def ua_bad_server(lab, args):
 
     step("(c) Flow-Timer: 0 on TCP: a warning, registered, refreshes go on")
     ua, fake = uas["flowtimer0"], fakes["flowtimer0"]
-    wait_until(lambda: len([e for e in fake_events(fake, "register") if e["expires"] > 0]) >= 2,
+    wait_until(lambda: len([e for e in ua_events(fake, "register") if e["expires"] > 0]) >= 2,
                15, "a refresh after Flow-Timer: 0")
     warns = [e["text"] for e in ua_events(ua, "warning")]
     expect(any("Flow-Timer: 0" in w for w in warns),
@@ -732,7 +720,7 @@ def ua_bad_server(lab, args):
     for case in ("garbage", "foreign", "flowtimer0"):
         rc = uas[case].wait(30)
         expect(rc == 0, f"{case}: pinhole-ua exit {rc}:\n{uas[case].stderr()[-2000:]}")
-        expect([e for e in fake_events(fakes[case], "register") if e["expires"] == 0],
+        expect([e for e in ua_events(fakes[case], "register") if e["expires"] == 0],
                f"{case}: no unregister reached the fake")
 
     step("(d) unanswered REGISTER (UDP, TCP): timeout logged, exit 4 (first registration failed)")
@@ -744,7 +732,7 @@ def ua_bad_server(lab, args):
         expect(timeouts, f"{case}: no timeout event: {ua_events(ua)}")
         expect(re.search(r"unanswered|no answer|timed out|timeout", ua.stderr(), re.I),
                f"{case}: no clear log line:\n{ua.stderr()[-2000:]}")
-        regs = fake_events(fakes[case], "register")
+        regs = ua_events(fakes[case], "register")
         expect(regs, f"{case}: the REGISTER never reached the fake")
         if case == "silent-udp":
             expect(len(regs) >= 3, f"{case}: no UDP retransmissions ({len(regs)} REGISTERs)")

@@ -22,6 +22,7 @@ using std::chrono::milliseconds;
 using test::Events;
 using test::FakeProxy;
 using test::header;
+using test::make_ua;
 using test::RtpPeer;
 
 UaConfig base_config(const FakeProxy& proxy) {
@@ -32,12 +33,6 @@ UaConfig base_config(const FakeProxy& proxy) {
   c.tls_ca_file = proxy.ca_file();
   c.instance_id = "urn:uuid:11111111-2222-4333-8444-555555555555";
   return c;
-}
-
-std::unique_ptr<UserAgent> make_ua(const UaConfig& config, Events& events) {
-  auto ua = UserAgent::create(config, events.handler());
-  EXPECT_TRUE(ua.ok());
-  return ua.ok() ? std::move(ua).value() : nullptr;
 }
 
 // stop() unregisters and waits for the answer: the proxy keeps answering REGISTERs meanwhile.

@@ -17,6 +17,7 @@ namespace {
 using std::chrono::milliseconds;
 using test::Events;
 using test::header;
+using test::make_ua;
 using test::reply;
 
 UaConfig tls_config(const std::string& proxy) {
@@ -27,12 +28,6 @@ UaConfig tls_config(const std::string& proxy) {
   c.instance_id = "urn:uuid:11111111-2222-4333-8444-555555555555";
   c.expires = 600;
   return c;
-}
-
-std::unique_ptr<UserAgent> make_ua(const UaConfig& config, Events& events) {
-  auto ua = UserAgent::create(config, events.handler());
-  EXPECT_TRUE(ua.ok());
-  return ua.ok() ? std::move(ua).value() : nullptr;
 }
 
 std::string contact_line(const sip::Message& request) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -362,5 +363,12 @@ class TcpServer {
   SSL_CTX* tls_ = nullptr;
   bool tls_failed_ = false;
 };
+
+// A UserAgent reporting to `events`; null (and a test failure) when the config is refused.
+inline std::unique_ptr<UserAgent> make_ua(const UaConfig& config, Events& events) {
+  auto ua = UserAgent::create(config, events.handler());
+  EXPECT_TRUE(ua.ok());
+  return ua.ok() ? std::move(ua).value() : nullptr;
+}
 
 }  // namespace pinhole::ua::test

@@ -14,6 +14,8 @@
 namespace pinhole::ua {
 namespace {
 
+using test::make_ua;
+
 using std::chrono::milliseconds;
 using test::Events;
 using test::header;
@@ -29,12 +31,6 @@ UaConfig config_for(std::string proxy) {
   c.instance_id = std::string(kInstance);
   c.expires = 600;
   return c;
-}
-
-std::unique_ptr<UserAgent> make_ua(const UaConfig& config, Events& events) {
-  auto ua = UserAgent::create(config, events.handler());
-  EXPECT_TRUE(ua.ok());
-  return ua.ok() ? std::move(ua).value() : nullptr;
 }
 
 std::string challenge() {
