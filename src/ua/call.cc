@@ -89,8 +89,9 @@ Result<std::unique_ptr<Call>> Call::place(const CallSetup& setup, std::string_vi
   call->peer_ = call->request_uri_;
   call->local_sdp_ = build_offer(media);
   call->sdp_offered_ = true;
+  (void)now;                                  // the INVITE's timers are its transaction's (the UA's table)
   std::string invite = call->build_invite();  // sets the branch and CSeq start_client records
-  call->start_client(call->invite_, std::move(invite), call->invite_.branch, call->local_cseq_, true, now, out);
+  start_client(call->invite_, std::move(invite), call->invite_.branch, call->local_cseq_, out);
   return call;
 }
 
@@ -119,19 +120,11 @@ std::string Call::build_invite() {
   return b.build();
 }
 
-void Call::start_client(ClientTransaction& t, std::string request, std::string branch, uint32_t cseq, bool invite,
-                        TimePoint now, CallOutput& out) {
+void Call::start_client(ClientTransaction& t, std::string request, std::string branch, uint32_t cseq, CallOutput& out) {
   t.active = true;
-  t.request = std::move(request);
   t.branch = std::move(branch);
   t.cseq = cseq;
-  t.invite = invite;
-  t.retransmit = setup_.flow.transport == net::Transport::kUdp;
-  t.interval = setup_.t1;
-  t.retransmit_at = now + t.interval;
-  t.has_timeout = true;
-  t.timeout_at = now + setup_.transaction_timeout;
-  out.send.push_back(t.request);
+  out.requests.push_back(std::move(request));
 }
 
 // An in-dialog request: to the remote target, through the route set (RFC 3261 §12.2.1.1).
@@ -161,20 +154,6 @@ std::string Call::build_ack_for_2xx() {
   return ack;
 }
 
-std::string Call::build_ack_for_failure(const sip::Message& response) const {
-  // RFC 3261 §17.1.1.3: part of the INVITE transaction: same branch, same Request-URI, the To of
-  // the response (its tag included).
-  auto to = response.to();
-  sip::RequestBuilder b("ACK", request_uri_);
-  b.header("Via", via(invite_.branch))
-      .header("Max-Forwards", "70")
-      .header("From", local_party_ + ";tag=" + local_tag_)
-      .header("To", to ? std::string((*to)->raw) : remote_party_)
-      .header("Call-ID", call_id_)
-      .header("CSeq", std::to_string(invite_.cseq) + " ACK");
-  return b.build();
-}
-
 void Call::send_cancel(TimePoint now, CallOutput& out) {
   // RFC 3261 §9.1: the INVITE's Request-URI, Call-ID, From, To, CSeq number and branch.
   sip::RequestBuilder b("CANCEL", request_uri_);
@@ -185,17 +164,15 @@ void Call::send_cancel(TimePoint now, CallOutput& out) {
       .header("Call-ID", call_id_)
       .header("CSeq", std::to_string(invite_.cseq) + " CANCEL");
   if (!setup_.user_agent.empty()) b.header("User-Agent", setup_.user_agent);
-  start_client(cancel_, b.build(), invite_.branch, invite_.cseq, false, now, out);
-  // No final response within 64×T1 of the CANCEL: the INVITE transaction is given up.
-  invite_.has_timeout = true;
-  invite_.timeout_at = now + setup_.transaction_timeout;
+  start_client(cancel_, b.build(), invite_.branch, invite_.cseq, out);
+  cancel_give_up_at_ = now + setup_.transaction_timeout;
   state_ = CallState::kTerminating;
 }
 
-void Call::send_bye(TimePoint now, CallOutput& out) {
+void Call::send_bye(CallOutput& out) {
   ++local_cseq_;
   std::string branch = new_branch();
-  start_client(bye_, build_in_dialog("BYE", local_cseq_, branch), branch, local_cseq_, false, now, out);
+  start_client(bye_, build_in_dialog("BYE", local_cseq_, branch), branch, local_cseq_, out);
   state_ = CallState::kTerminating;
 }
 
@@ -203,9 +180,8 @@ void Call::end(CallOutput& out, CallEventKind kind, uint16_t status, std::string
   if (state_ == CallState::kEnded) return;
   state_ = CallState::kEnded;
   invite_.active = bye_.active = cancel_.active = false;
-  // A failure response keeps waiting for its ACK (done() says when the Call may go); a 2xx
-  // does not outlive the call.
-  if (pending_.success) pending_.active = false;
+  cancel_give_up_at_.reset();
+  pending_.active = false;  // a 2xx does not outlive the call
   out.events.push_back({kind, status, std::move(text)});
 }
 
@@ -229,7 +205,7 @@ CallOutput Call::on_response(const sip::Message& response, TimePoint now) {
     uint16_t status = response.status();
     if ((status == 401 || status == 407) && challenges_ < 2 && digest_.take_challenge(response).ok()) {
       ++challenges_;
-      send_bye(now, out);
+      send_bye(out);
       return out;
     }
     end(out, CallEventKind::kEnded, status, "hung up by us (BYE answered " + std::to_string(status) + ")");
@@ -250,8 +226,6 @@ CallOutput Call::on_invite_response(const sip::Message& response, TimePoint now)
     return out;
   }
   if (status < 200) {
-    invite_.retransmit = false;                        // Timer A stops in Proceeding
-    if (!cancel_wanted_) invite_.has_timeout = false;  // Timer B is for Calling only
     if (state_ == CallState::kCalling) state_ = CallState::kProceeding;
     if (cancel_wanted_ && !cancel_.active) {
       cancel_wanted_ = false;
@@ -264,19 +238,20 @@ CallOutput Call::on_invite_response(const sip::Message& response, TimePoint now)
     return out;
   }
   invite_.active = false;
+  cancel_give_up_at_.reset();
   if (status >= 300) {
-    out.send.push_back(build_ack_for_failure(response));
+    // The INVITE client transaction has ACKed it (RFC 3261 §17.1.1.3).
     if ((status == 401 || status == 407) && state_ != CallState::kTerminating && challenges_ < 2) {
       auto stale = digest_.take_challenge(response);
       if (stale && (challenges_ == 0 || *stale)) {
         ++challenges_;
         state_ = CallState::kCalling;
         std::string invite = build_invite();
-        start_client(invite_, std::move(invite), invite_.branch, local_cseq_, true, now, out);
+        start_client(invite_, std::move(invite), invite_.branch, local_cseq_, out);
         return out;
       }
     }
-    if (status == 487 && !cancel_.request.empty()) {
+    if (status == 487 && !cancel_.branch.empty()) {  // we sent a CANCEL
       end(out, CallEventKind::kEnded, status, "cancelled by us");
     } else {
       end(out, CallEventKind::kFailed, status,
@@ -308,18 +283,18 @@ CallOutput Call::on_invite_response(const sip::Message& response, TimePoint now)
   out.events.push_back({CallEventKind::kAnswered, status, std::string(response.reason())});
   if (!remote_media_) {
     // No usable answer: the call cannot carry media; end it the proper way.
-    send_bye(now, out);
+    send_bye(out);
     return out;
   }
-  if (cancelling) send_bye(now, out);  // the 200 crossed our CANCEL: end it with a BYE
+  if (cancelling) send_bye(out);  // the 200 crossed our CANCEL: end it with a BYE
   return out;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Callee
 
-std::unique_ptr<Call> Call::receive(const CallSetup& setup, const sip::Message& invite, const LocalMedia& media,
-                                    TimePoint now, CallOutput& out) {
+std::unique_ptr<Call> Call::receive(const CallSetup& setup, const sip::Message& invite, txn::TransactionId txn,
+                                    const LocalMedia& media, TimePoint now, CallOutput& out) {
   std::unique_ptr<Call> call(new Call(setup, CallRole::kCallee, media));
   call->state_ = CallState::kProceeding;
   call->call_id_ = std::string(*invite.call_id());
@@ -330,7 +305,7 @@ std::unique_ptr<Call> Call::receive(const CallSetup& setup, const sip::Message& 
   call->remote_tag_ = std::string(from->tag);
   call->local_party_ = without_tag(*to);
   call->peer_ = std::string(from->uri.raw);
-  call->invite_branch_ = std::string((*invite.top_via())->branch);
+  call->invite_txn_ = txn;
   if (auto rr = invite.record_routes(); rr) {
     for (const auto& r : *rr) call->route_set_.emplace_back(r.raw);
   }
@@ -344,7 +319,7 @@ std::unique_ptr<Call> Call::receive(const CallSetup& setup, const sip::Message& 
   if (copy) call->received_invite_ = std::move(copy).value();
 
   sip::ResponseBuilder trying(invite, 100);
-  out.send.push_back(trying.build());
+  out.responses.push_back({txn, 100, trying.build()});
   if (invite.body().empty()) {
     // No offer: ours goes in the 200, the answer in the ACK.
     call->local_sdp_ = build_offer(media);
@@ -352,7 +327,7 @@ std::unique_ptr<Call> Call::receive(const CallSetup& setup, const sip::Message& 
   } else {
     auto answer = answer_offer(invite.body(), media);
     if (!answer) {
-      call->send_final(invite, 488, false, now, out);
+      call->send_final(invite, txn, 488, false, now, out);
       call->end(out, CallEventKind::kFailed, 488, "offer refused: " + std::string(answer.error().what));
       return call;
     }
@@ -362,39 +337,39 @@ std::unique_ptr<Call> Call::receive(const CallSetup& setup, const sip::Message& 
   sip::ResponseBuilder ringing(invite, 180);
   ringing.to_tag(call->local_tag_).header("Contact", "<" + setup.contact_uri + ">");
   for (const auto& r : call->route_set_) ringing.header("Record-Route", r);
-  call->last_response_ = ringing.build();
-  out.send.push_back(call->last_response_);
+  out.responses.push_back({txn, 180, ringing.build()});
   return call;
 }
 
-void Call::send_final(const sip::Message& request, uint16_t status, bool with_sdp, TimePoint now, CallOutput& out) {
+void Call::send_final(const sip::Message& request, txn::TransactionId txn, uint16_t status, bool with_sdp,
+                      TimePoint now, CallOutput& out) {
   sip::ResponseBuilder b(request, status);
   b.to_tag(local_tag_);
-  if (status >= 200 && status < 300) {
+  bool success = status >= 200 && status < 300;
+  if (success) {
     b.header("Contact", "<" + setup_.contact_uri + ">").header("Allow", kAllow);
     for (const auto& r : route_set_) b.header("Record-Route", r);
   }
   if (with_sdp) b.body("application/sdp", local_sdp_);
   std::string bytes = b.build();
-  out.send.push_back(bytes);
-  auto via = request.top_via();
-  bool success = status >= 200 && status < 300;
-  bool retransmit = success || setup_.flow.transport == net::Transport::kUdp;
-  pending_.active = retransmit;
-  pending_.success = success;
-  pending_.bytes = bytes;
-  pending_.invite_branch = via ? std::string((*via)->branch) : std::string();
-  pending_.interval = setup_.t1;
-  pending_.retransmit_at = now + setup_.t1;
-  pending_.give_up_at = now + setup_.transaction_timeout;
-  last_response_ = std::move(bytes);
-  if (!success) state_ = CallState::kTerminating;
+  if (success) {
+    // The transaction sends it once (RFC 6026 Accepted); repeating it until the ACK is ours.
+    pending_.active = true;
+    pending_.txn = txn;
+    pending_.bytes = bytes;
+    pending_.interval = setup_.t1;
+    pending_.retransmit_at = now + setup_.t1;
+    pending_.give_up_at = now + setup_.transaction_timeout;
+  } else {
+    state_ = CallState::kTerminating;  // the transaction retransmits it and absorbs its ACK
+  }
+  out.responses.push_back({txn, status, std::move(bytes)});
 }
 
 CallOutput Call::answer(TimePoint now) {
   CallOutput out;
   if (role_ != CallRole::kCallee || state_ != CallState::kProceeding || !received_invite_) return out;
-  send_final(*received_invite_, 200, true, now, out);
+  send_final(*received_invite_, invite_txn_, 200, true, now, out);
   state_ = CallState::kAnswering;
   if (remote_media_) out.media = remote_media_;
   out.events.push_back({CallEventKind::kAnswered, 200, "answered"});
@@ -411,16 +386,15 @@ CallOutput Call::hangup(TimePoint now) {
       if (role_ == CallRole::kCaller) {
         send_cancel(now, out);
       } else if (received_invite_) {
-        send_final(*received_invite_, 603, false, now, out);
+        send_final(*received_invite_, invite_txn_, 603, false, now, out);
         end(out, CallEventKind::kEnded, 603, "declined by us");
-        // Keep absorbing the ACK for the 603: the state is ended but the Call lingers briefly.
       }
       break;
     case CallState::kAnswering:
       bye_after_ack_ = true;  // RFC 3261 §15: no BYE before the ACK (or its timeout)
       break;
     case CallState::kConfirmed:
-      send_bye(now, out);
+      send_bye(out);
       break;
     case CallState::kTerminating:
     case CallState::kEnded:
@@ -436,65 +410,52 @@ bool Call::tags_match(const sip::Message& request) const {
   return (*to)->has_tag && (*to)->tag == local_tag_ && (*from)->tag == remote_tag_;
 }
 
-CallOutput Call::on_request(const sip::Message& request, TimePoint now) {
+CallOutput Call::on_request(const sip::Message& request, txn::TransactionId txn, txn::TransactionId cancelled,
+                            TimePoint now) {
   CallOutput out;
-  auto via = request.top_via();
-  std::string_view branch = via ? (*via)->branch : std::string_view();
+  auto reply = [&](uint16_t status, bool with_allow) {
+    sip::ResponseBuilder b(request, status);
+    if (status != 481) b.to_tag(local_tag_);
+    if (with_allow) b.header("Allow", kAllow);
+    out.responses.push_back({txn, status, b.build()});
+  };
   switch (request.method()) {
     case sip::Method::kAck:
-      return on_ack(request, now);
-    case sip::Method::kCancel: {
-      if (role_ == CallRole::kCallee && branch == invite_branch_) {
-        sip::ResponseBuilder ok(request, 200);
-        ok.to_tag(local_tag_);
-        out.send.push_back(ok.build());
+      return on_ack(request);
+    case sip::Method::kCancel:
+      if (role_ == CallRole::kCallee && cancelled != txn::kNoTransaction && cancelled == invite_txn_) {
+        reply(200, false);
         if (state_ == CallState::kProceeding && received_invite_) {
-          send_final(*received_invite_, 487, false, now, out);
+          send_final(*received_invite_, invite_txn_, 487, false, now, out);
           end(out, CallEventKind::kEnded, 487, "cancelled by the caller");
         }
         return out;
       }
-      sip::ResponseBuilder nope(request, 481);
-      out.send.push_back(nope.build());
+      reply(481, false);  // RFC 3261 §9.2: no transaction of ours to cancel
       return out;
-    }
     case sip::Method::kInvite:
-      if (role_ == CallRole::kCallee && branch == invite_branch_) {
-        // A retransmission of the INVITE: the last response again (RFC 3261 §17.2.1).
-        if (!last_response_.empty()) out.send.push_back(last_response_);
-        return out;
-      }
+      // Retransmissions of the initial INVITE never get here (its transaction absorbs them).
       if (!tags_match(request) || state_ == CallState::kEnded) break;
-      return on_in_dialog_invite(request, now);
+      return on_in_dialog_invite(request, txn, now);
     case sip::Method::kBye:
       if (!tags_match(request)) break;
-      {
-        sip::ResponseBuilder ok(request, 200);
-        out.send.push_back(ok.build());
-        end(out, CallEventKind::kEnded, 200, "hung up by the peer (BYE)");
-      }
+      reply(200, false);
+      end(out, CallEventKind::kEnded, 200, "hung up by the peer (BYE)");
       return out;
     default:
       if (!tags_match(request) || state_ == CallState::kEnded) break;
-      {
-        // OPTIONS, INFO (DTMF), UPDATE (session timers), NOTIFY: nothing to change here.
-        sip::ResponseBuilder ok(request, 200);
-        ok.header("Allow", kAllow);
-        out.send.push_back(ok.build());
-      }
+      // OPTIONS, INFO (DTMF), UPDATE (session timers), NOTIFY: nothing to change here.
+      reply(200, true);
       return out;
   }
-  sip::ResponseBuilder nope(request, 481);
-  out.send.push_back(nope.build());
+  reply(481, false);
   return out;
 }
 
-CallOutput Call::on_ack(const sip::Message& ack, TimePoint now) {
+CallOutput Call::on_ack(const sip::Message& ack) {
   CallOutput out;
   if (!pending_.active && state_ != CallState::kAnswering) return out;  // a duplicate: absorbed
-  bool success = pending_.success || state_ == CallState::kAnswering;
   pending_.active = false;
-  if (!success) return out;  // the ACK of our 487/488/603: nothing more to do
   if (sdp_offered_ && !ack.body().empty()) {
     auto remote = read_answer(ack.body());
     if (remote) {
@@ -506,16 +467,19 @@ CallOutput Call::on_ack(const sip::Message& ack, TimePoint now) {
   if (state_ == CallState::kAnswering) state_ = CallState::kConfirmed;
   if (bye_after_ack_) {
     bye_after_ack_ = false;
-    send_bye(now, out);
+    send_bye(out);
   }
   return out;
 }
 
-CallOutput Call::on_in_dialog_invite(const sip::Message& invite, TimePoint now) {
+CallOutput Call::on_in_dialog_invite(const sip::Message& invite, txn::TransactionId txn, TimePoint now) {
   CallOutput out;
   auto cseq = invite.cseq();
-  if (cseq && cseq->number <= remote_cseq_ && !last_response_.empty()) {
-    out.send.push_back(last_response_);  // a retransmitted re-INVITE
+  if (cseq && cseq->number <= remote_cseq_) {
+    // A new transaction with an old CSeq (retransmissions are the table's): RFC 3261 §12.2.2.
+    sip::ResponseBuilder b(invite, 500);
+    b.to_tag(local_tag_);
+    out.responses.push_back({txn, 500, b.build()});
     return out;
   }
   if (cseq) remote_cseq_ = cseq->number;
@@ -532,7 +496,7 @@ CallOutput Call::on_in_dialog_invite(const sip::Message& invite, TimePoint now) 
       out.media = answer->remote;
     }
   }
-  send_final(invite, 200, true, now, out);
+  send_final(invite, txn, 200, true, now, out);
   return out;
 }
 
@@ -544,11 +508,7 @@ std::optional<TimePoint> Call::next_deadline() const {
   auto consider = [&next](TimePoint t) {
     if (!next || t < *next) next = t;
   };
-  for (const ClientTransaction* t : {&invite_, &bye_, &cancel_}) {
-    if (!t->active) continue;
-    if (t->retransmit) consider(t->retransmit_at);
-    if (t->has_timeout) consider(t->timeout_at);
-  }
+  if (invite_.active && cancel_give_up_at_) consider(*cancel_give_up_at_);
   if (pending_.active) {
     consider(pending_.retransmit_at);
     consider(pending_.give_up_at);
@@ -556,46 +516,42 @@ std::optional<TimePoint> Call::next_deadline() const {
   return next;
 }
 
+CallOutput Call::on_failure(std::string_view branch, uint16_t status, TimePoint /*now*/) {
+  CallOutput out;
+  std::string how = status == 408 ? "unanswered" : "could not be sent";
+  if (invite_.active && branch == invite_.branch) {
+    invite_.active = false;
+    if (state_ == CallState::kTerminating) {
+      end(out, CallEventKind::kEnded, status, "cancelled by us (INVITE " + how + ")");
+    } else {
+      end(out, CallEventKind::kFailed, status, "INVITE " + how);
+    }
+  } else if (bye_.active && branch == bye_.branch) {
+    end(out, CallEventKind::kEnded, status, "hung up by us (BYE " + how + ")");
+  } else if (cancel_.active && branch == cancel_.branch) {
+    cancel_.active = false;  // the INVITE's final response (or cancel_give_up_at_) decides
+  }
+  return out;
+}
+
 CallOutput Call::on_timer(TimePoint now) {
   CallOutput out;
-  for (ClientTransaction* t : {&invite_, &bye_, &cancel_}) {
-    if (!t->active) continue;
-    if (t->has_timeout && now >= t->timeout_at) {
-      t->active = false;
-      if (t == &invite_) {
-        if (state_ == CallState::kTerminating) {
-          end(out, CallEventKind::kEnded, 408, "cancelled by us (no final response to the INVITE)");
-        } else {
-          end(out, CallEventKind::kFailed, 408, "INVITE unanswered");
-        }
-        return out;
-      }
-      if (t == &bye_) {
-        end(out, CallEventKind::kEnded, 408, "hung up by us (BYE unanswered)");
-        return out;
-      }
-      continue;  // CANCEL: the INVITE's own timeout decides
-    }
-    if (t->retransmit && now >= t->retransmit_at) {
-      out.send.push_back(t->request);
-      // INVITE: Timer A doubles without a cap; non-INVITE: capped at T2 (RFC 3261 §17.1.2.2).
-      t->interval = t->invite ? t->interval * 2 : std::min(t->interval * 2, kT2);
-      t->retransmit_at = now + t->interval;
-    }
+  if (invite_.active && cancel_give_up_at_ && now >= *cancel_give_up_at_) {
+    end(out, CallEventKind::kEnded, 408, "cancelled by us (no final response to the INVITE)");
+    return out;
   }
   if (pending_.active) {
     if (now >= pending_.give_up_at) {
       pending_.active = false;
-      if (pending_.success) {
-        // RFC 3261 §13.3.1.4: no ACK for our 2xx: the dialog is ended with a BYE.
-        if (state_ == CallState::kAnswering || state_ == CallState::kConfirmed) {
-          state_ = CallState::kConfirmed;
-          bye_after_ack_ = false;
-          send_bye(now, out);
-        }
+      // RFC 3261 §13.3.1.4: no ACK for our 2xx: the dialog is ended with a BYE.
+      if (state_ == CallState::kAnswering || state_ == CallState::kConfirmed) {
+        state_ = CallState::kConfirmed;
+        bye_after_ack_ = false;
+        send_bye(out);
       }
     } else if (now >= pending_.retransmit_at) {
-      out.send.push_back(pending_.bytes);
+      // Through the INVITE server transaction, which lets a 2xx out again while Accepted.
+      out.responses.push_back({pending_.txn, 200, pending_.bytes});
       pending_.interval = std::min(pending_.interval * 2, kT2);
       pending_.retransmit_at = now + pending_.interval;
     }
@@ -605,7 +561,7 @@ CallOutput Call::on_timer(TimePoint now) {
 
 CallOutput Call::flow_lost(std::string_view why) {
   CallOutput out;
-  pending_.active = false;  // nothing can be retransmitted any more
+  pending_.active = false;  // nothing can be sent any more
   if (state_ == CallState::kConfirmed || state_ == CallState::kTerminating || state_ == CallState::kAnswering) {
     end(out, CallEventKind::kEnded, 0, "flow lost: " + std::string(why));
   } else {

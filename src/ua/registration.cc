@@ -15,7 +15,6 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-constexpr milliseconds kT2{4000};  // RFC 3261 T2: the cap of non-INVITE retransmissions
 // A 200 listing this many other bindings is worth a warning (a registrar echoing a crowd).
 constexpr size_t kManyForeignBindings = 20;
 
@@ -136,15 +135,11 @@ std::string Registration::build_register(uint32_t expires) {
   return b.build();
 }
 
-void Registration::send_register(RegistrationOutput& out, TimePoint now, uint32_t expires) {
+void Registration::send_register(RegistrationOutput& out, TimePoint /*now*/, uint32_t expires) {
   sent_contact_ = contact_;
   sent_stale_ = stale_;
-  request_ = build_register(expires);
   in_transaction_ = true;
-  retransmit_interval_ = config_.t1;
-  retransmit_at_ = now + retransmit_interval_;
-  timeout_at_ = now + config_.transaction_timeout;
-  out.send.push_back(request_);
+  out.send.push_back(build_register(expires));
 }
 
 void Registration::fail(RegistrationOutput& out, TimePoint now, RegistrationEventKind kind, uint16_t status,
@@ -222,11 +217,7 @@ RegistrationOutput Registration::on_response(const sip::Message& response, TimeP
     return out;
   }
   uint16_t status = response.status();
-  if (status < 200) {
-    retransmit_interval_ = kT2;  // RFC 3261 §17.1.2.2: Proceeding retransmits at T2
-    retransmit_at_ = now + kT2;
-    return out;
-  }
+  if (status < 200) return out;  // the transaction (Proceeding) handles its retransmissions
   in_transaction_ = false;
 
   // Any final response (401 included) tells us where the registrar sees us.
@@ -371,31 +362,29 @@ void Registration::on_success(const sip::Message& response, RegistrationOutput& 
   refresh_at_ = now + refresh_delay(lifetime);
 }
 
-RegistrationOutput Registration::on_timer(TimePoint now) {
+RegistrationOutput Registration::on_failure(std::string_view branch, uint16_t status, TimePoint now) {
   RegistrationOutput out;
-  if (in_transaction_) {
-    if (now >= timeout_at_) {
-      in_transaction_ = false;
-      if (unregistering_) {
-        unregistering_ = false;
-        state_ = RegistrationState::kIdle;
-        out.events.push_back({RegistrationEventKind::kUnregistered, 0, "unregister unanswered"});
-        return out;
-      }
-      // RFC 5626 §4.4: an unanswered REGISTER means the flow is dead.
-      out.flow_failed = true;
-      flow_up_ = false;
-      registered_on_this_flow_ = false;
-      fail(out, now, RegistrationEventKind::kTimeout, 408, "REGISTER unanswered; flow treated as failed");
-      return out;
-    }
-    if (flow_.transport == net::Transport::kUdp && now >= retransmit_at_) {
-      out.send.push_back(request_);
-      retransmit_interval_ = std::min(retransmit_interval_ * 2, kT2);
-      retransmit_at_ = now + retransmit_interval_;
-    }
+  if (!in_transaction_ || branch != branch_) return out;  // a transaction we no longer wait for
+  in_transaction_ = false;
+  if (unregistering_) {
+    unregistering_ = false;
+    state_ = RegistrationState::kIdle;
+    out.events.push_back({RegistrationEventKind::kUnregistered, status, "unregister unanswered"});
     return out;
   }
+  // RFC 5626 §4.4: an unanswered REGISTER means the flow is dead.
+  out.flow_failed = true;
+  flow_up_ = false;
+  registered_on_this_flow_ = false;
+  fail(out, now, RegistrationEventKind::kTimeout, status,
+       status == 408 ? "REGISTER unanswered; flow treated as failed"
+                     : "REGISTER could not be sent; flow treated as failed");
+  return out;
+}
+
+RegistrationOutput Registration::on_timer(TimePoint now) {
+  RegistrationOutput out;
+  if (in_transaction_) return out;  // the transaction's timers are the table's
   if (state_ == RegistrationState::kRegistered && now >= refresh_at_) {
     send_register(out, now, requested_expires_);
     return out;
@@ -442,10 +431,7 @@ RegistrationOutput Registration::stop(TimePoint now) {
 }
 
 std::optional<TimePoint> Registration::next_deadline() const {
-  if (in_transaction_) {
-    if (flow_.transport == net::Transport::kUdp) return std::min(timeout_at_, retransmit_at_);
-    return timeout_at_;
-  }
+  if (in_transaction_) return std::nullopt;  // the table's Timer F answers through on_failure
   if (state_ == RegistrationState::kRegistered) return refresh_at_;
   if (state_ == RegistrationState::kBackoff) return retry_at_;
   return std::nullopt;

@@ -1,13 +1,15 @@
 // The REGISTER state machine of one AOR over one flow at a time (RFC 3261 §10.2, RFC 3581,
-// RFC 5626 §4.2–§4.5). Pure: the caller passes `now`, sends the bytes it is given on the current
-// flow, arms one timer for next_deadline() and creates a new flow when asked; nothing here
-// touches a socket or a clock, so the unit tests drive it directly and through the UserAgent.
+// RFC 5626 §4.2–§4.5). Pure: the caller passes `now`, starts a client transaction for each
+// request it is given (the UserAgent's txn::TransactionTable: retransmission and Timer F live
+// there), feeds back the responses and the transaction failures, arms one timer for
+// next_deadline() and creates a new flow when asked; nothing here touches a socket or a clock,
+// so the unit tests drive it directly and through the UserAgent.
 //
 // What it does:
 // - REGISTER to the AOR's domain with Via/Contact from the flow's real local address and
 //   transport, `rport` always, `;alias` on TCP (configurable), RFC 5626 +sip.instance/reg-id/;ob
-//   and Supported: path, outbound; its own client transaction (UDP retransmission from T1
-//   doubling to 4 s, timeout after UaConfig::transaction_timeout).
+//   and Supported: path, outbound. Each REGISTER is a non-INVITE client transaction of the
+//   caller's table; Timer F (no answer) comes back through on_failure as 408.
 // - Digest: a 401/407 is answered once with credentials (again only when the server says
 //   stale=true); a second plain challenge is a wrong password.
 // - received/rport of any response (401 included) becomes the Contact address; when it changes
@@ -75,7 +77,9 @@ struct RegistrationEvent {
 };
 
 struct RegistrationOutput {
-  std::vector<std::string> send;  // requests to write on the current flow, in order
+  // Requests for new client transactions on the current flow, in order (each one supersedes
+  // the transaction before it: responses and failures for that one are ignored from now on).
+  std::vector<std::string> send;
   std::vector<RegistrationEvent> events;
   bool want_flow = false;    // create a new flow and call flow_ready() when it is up
   bool flow_failed = false;  // the current flow is to be treated as dead (close it)
@@ -107,7 +111,11 @@ class Registration {
   RegistrationOutput flow_lost(TimePoint now, std::string_view why);
   // A response that arrived on the flow; anything not for our current transaction is ignored.
   RegistrationOutput on_response(const sip::Message& response, TimePoint now);
-  // Retransmissions, transaction timeout, refresh, retry after backoff.
+  // The client transaction whose top Via has `branch` gave up: Timer F (408, RFC 5626 §4.4: the
+  // flow is treated as dead) or a transport error (503, likewise). Ignored unless it is our
+  // current transaction.
+  RegistrationOutput on_failure(std::string_view branch, uint16_t status, TimePoint now);
+  // Refresh, retry after backoff.
   RegistrationOutput on_timer(TimePoint now);
   // Re-REGISTER now (the application saw the network change); ignored unless registered.
   RegistrationOutput refresh_now(TimePoint now);
@@ -156,16 +164,13 @@ class Registration {
   std::optional<HostPort> stale_;          // to remove (expires=0) with the next REGISTER
   uint32_t requested_expires_ = 0;
 
-  // The client transaction in progress.
+  // The client transaction in progress (the caller's table runs it; we match by branch).
   bool in_transaction_ = false;
-  std::string request_;
   std::string branch_;
   uint32_t transaction_cseq_ = 0;
   bool unregistering_ = false;
   HostPort sent_contact_;  // the Contact address this request carries
   std::optional<HostPort> sent_stale_;
-  TimePoint retransmit_at_{}, timeout_at_{};
-  std::chrono::milliseconds retransmit_interval_{0};
   int challenges_answered_ = 0;  // in a row, for this registration attempt
 
   TimePoint refresh_at_{};

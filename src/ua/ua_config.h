@@ -54,8 +54,12 @@ struct UaConfig {
   // (RFC 5626 §4.4.1: 10 s).
   std::chrono::milliseconds pong_timeout{std::chrono::seconds(10)};
 
-  // RFC 3261 Timer T1 (UDP retransmission start) and the transaction timeout (64*T1).
+  // RFC 3261 Timer T1: the UA's txn::TransactionTable runs on it (UDP retransmissions from T1,
+  // Timers B, F and H at 64*T1), and our 2xx to an INVITE is repeated from T1 until the ACK.
   std::chrono::milliseconds t1{500};
+  // The UA's own waits (64*T1 by default): for the ACK of our 2xx (then BYE, RFC 3261
+  // §13.3.1.4) and for the INVITE's final response after our CANCEL (RFC 3261 §9.1). The
+  // transactions' timeouts are the table's 64*T1.
   std::chrono::milliseconds transaction_timeout{32000};
   // RFC 5626 §4.5 base time when every flow failed (base-time 30 s, max-time 1800 s); tests
   // shorten it.

@@ -1,11 +1,13 @@
 #include "ua/user_agent.h"
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <utility>
 
 #include "sip/builder.h"
 #include "sip/uri.h"
+#include "txn/transaction_table.h"
 #include "ua/call.h"
 #include "ua/client_flow.h"
 #include "ua/outbound_keepalive.h"
@@ -113,14 +115,29 @@ std::string_view event_name(UaEventKind kind) {
   return "?";
 }
 
-// Everything that lives on the event-loop thread.
-struct UserAgent::Loop {
+// The table's timers from the UA's: T1 as configured, T2 at least T1 (RFC 3261 Appendix A).
+txn::TimerConfig timer_config(const UaConfig& config) {
+  txn::TimerConfig timers;
+  timers.t1 = config.t1;
+  timers.t2 = std::max(timers.t2, config.t1);
+  return timers;
+}
+
+// Everything that lives on the event-loop thread. It is the transport and the transaction user
+// of the UA's one txn::TransactionTable: every REGISTER, INVITE, BYE, CANCEL we send is a client
+// transaction of it, every request we receive a server transaction (the ACK for a 2xx aside).
+struct UserAgent::Loop : txn::TransactionTransport, txn::TransactionUser {
   Loop(UserAgent& owner_in, std::unique_ptr<Registration> registration_in)
       : owner(owner_in),
         work(asio::make_work_guard(io)),
         registration(std::move(registration_in)),
+        txns(timer_config(owner_in.config_), *this, *this),
         registration_timer(io),
-        keepalive_timer(io) {}
+        keepalive_timer(io),
+        txn_timer(io) {}
+  ~Loop() override = default;
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
 
   UserAgent& owner;
   asio::io_context io;
@@ -131,7 +148,15 @@ struct UserAgent::Loop {
   uint64_t flow_generation = 0;
   // TLS flows only: built once in create(); shared with the flows (see ClientFlow::TlsOptions).
   std::shared_ptr<asio::ssl::context> tls_context;
-  asio::steady_timer registration_timer, keepalive_timer;
+  txn::TransactionTable txns;
+  // Who waits for each client transaction's outcome: a call's id, or 0 for the registration;
+  // the branch tells the owner which of its requests it was. Erased in on_terminated.
+  struct ClientTxn {
+    uint64_t call = 0;
+    std::string branch;
+  };
+  std::map<txn::TransactionId, ClientTxn> client_txns;
+  asio::steady_timer registration_timer, keepalive_timer, txn_timer;
 
   // Calls. Records are erased by a posted task, never inside a callback that uses them.
   struct CallRecord {
@@ -189,11 +214,131 @@ struct UserAgent::Loop {
     return text;
   }
 
-  void send(std::string bytes) {
-    if (!flow) return;
+  // Writes on the current flow through the inspector. False when there is no flow.
+  bool send(std::string bytes) {
+    if (!flow) return false;
     if (owner.inspector_) owner.inspector_(bytes);
     owner.logger_->info("sip out: {}", summary(bytes));
     flow->send(std::move(bytes));
+    return true;
+  }
+
+  // --- the transaction table ----------------------------------------------------------------
+
+  // TransactionTransport: `context` is the flow generation the transaction was made on; a
+  // message for a flow that is gone is refused (the transaction fails with 503).
+  bool send(txn::TransactionId /*txn*/, uint64_t context, std::string_view bytes) override {
+    if (context != flow_generation) return false;
+    return send(std::string(bytes));
+  }
+
+  txn::Reliability reliability() const {
+    return net::is_stream(flow_info.transport) ? txn::Reliability::kReliable : txn::Reliability::kUnreliable;
+  }
+
+  void arm_txn_timer() {
+    auto deadline = txns.next_deadline();
+    txn_timer.cancel();
+    if (!deadline) return;
+    txn_timer.expires_at(*deadline);
+    txn_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (ec) return;
+      txns.advance(now());
+      arm_txn_timer();
+    });
+  }
+
+  // A client transaction for `bytes` on the current flow; `call` (0: the registration) hears
+  // of its responses and failure.
+  void start_request(std::string_view bytes, uint64_t call) {
+    auto request = sip::Message::parse(bytes, sip::Framing::kDatagram);
+    if (!request) {
+      owner.logger_->error("internal: our own request does not parse: {}", request.error().what);
+      return;
+    }
+    auto via = (*request)->top_via();
+    std::string branch = via ? std::string((*via)->branch) : std::string();
+    auto id = txns.send_request(std::move(request).value(), reliability(), flow_generation, now());
+    if (!id) {
+      owner.logger_->error("internal: no client transaction: {}", id.error().what);
+      return;
+    }
+    client_txns[*id] = ClientTxn{call, std::move(branch)};
+    arm_txn_timer();
+  }
+
+  void respond(txn::TransactionId txn, uint16_t status, std::string bytes) {
+    if (auto done = txns.respond(txn, status, std::move(bytes), now()); !done.ok()) {
+      owner.logger_->debug("{} not sent on transaction {}: {}", status, txn, done.error().what);
+    }
+    arm_txn_timer();
+  }
+
+  // TransactionUser. The table calls these from receive_request/receive_response/advance; what
+  // they do in return is TU calls (send_request, respond), which the table allows here.
+  void on_request(txn::TransactionId txn, const sip::Message& request, txn::TransactionId cancelled) override {
+    auto call_id = request.call_id();
+    if (auto* record = find_call(call_id ? *call_id : std::string_view()); record != nullptr) {
+      apply_call(*record, record->call->on_request(request, txn, cancelled, now()));
+      return;
+    }
+    auto to = request.to();
+    if (request.method() == sip::Method::kInvite && !(*to)->has_tag) {
+      incoming_call(request, txn);
+      return;
+    }
+    uint16_t status = 501;
+    if (request.method() == sip::Method::kOptions) {
+      status = 200;
+    } else if ((*to)->has_tag || request.method() == sip::Method::kCancel) {
+      status = 481;  // a dialog or transaction we do not know (RFC 3261 §12.2.2, §9.2)
+    }
+    sip::ResponseBuilder response(request, status);
+    if (status != 481) response.to_tag(random_hex(8));
+    if (status == 200) response.header("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS");
+    respond(txn, status, response.build());
+  }
+
+  void on_ack(txn::TransactionId /*txn*/, sip::MessagePtr& ack) override { ack_for_call(*ack); }
+
+  void on_response(txn::TransactionId txn, sip::MessagePtr& response) override {
+    auto it = client_txns.find(txn);
+    if (it == client_txns.end()) return;
+    if (it->second.call == 0) {
+      apply(registration->on_response(*response, now()));
+      return;
+    }
+    auto record = calls.find(it->second.call);
+    if (record == calls.end() || record->second->erase_posted) return;
+    apply_call(*record->second, record->second->call->on_response(*response, now()));
+  }
+
+  void on_failure(txn::TransactionId txn, txn::Failure failure) override {
+    auto it = client_txns.find(txn);
+    if (it == client_txns.end()) {
+      // A server transaction: Timer H (our non-2xx never ACKed) or a send on a dead flow.
+      owner.logger_->info("transaction {} gave up ({})", txn, failure.status);
+      return;
+    }
+    std::string branch = it->second.branch;
+    if (it->second.call == 0) {
+      apply(registration->on_failure(branch, failure.status, now()));
+      return;
+    }
+    auto record = calls.find(it->second.call);
+    if (record == calls.end() || record->second->erase_posted) return;
+    apply_call(*record->second, record->second->call->on_failure(branch, failure.status, now()));
+  }
+
+  void on_terminated(txn::TransactionId txn) override { client_txns.erase(txn); }
+
+  // An ACK outside any transaction (the ACK for our 2xx), or one an INVITE server transaction
+  // in Accepted passed on.
+  void ack_for_call(const sip::Message& ack) {
+    auto call_id = ack.call_id();
+    if (auto* record = find_call(call_id ? *call_id : std::string_view()); record != nullptr) {
+      apply_call(*record, record->call->on_request(ack, txn::kNoTransaction, txn::kNoTransaction, now()));
+    }
   }
 
   void drop_flow() {
@@ -210,7 +355,7 @@ struct UserAgent::Loop {
       drop_flow();
       emit(UaEventKind::kFlowFailed, 0, "REGISTER unanswered on this flow");
     }
-    for (auto& bytes : out.send) send(std::move(bytes));
+    for (const auto& bytes : out.send) start_request(bytes, 0);
     for (auto& event : out.events) {
       emit(to_ua_event(event.kind), event.status, std::move(event.text));
       if (event.kind == RegistrationEventKind::kRegistered) start_keepalive();
@@ -286,7 +431,7 @@ struct UserAgent::Loop {
     };
     callbacks.on_message = [this, generation](sip::MessagePtr message) {
       if (generation != flow_generation) return;
-      on_message(*message);
+      on_message(std::move(message));
     };
     callbacks.on_pong = [this, generation] {
       if (generation != flow_generation || !keepalive) return;
@@ -322,45 +467,29 @@ struct UserAgent::Loop {
                             owner.config_.connect_timeout, std::move(tls));
   }
 
-  void on_message(const sip::Message& message) {
-    owner.logger_->info("sip in: {}", summary(message.bytes()));
-    auto call_id = message.call_id();
-    if (message.is_response()) {
-      auto cseq = message.cseq();
-      if (cseq && cseq->method == sip::Method::kRegister) {
-        apply(registration->on_response(message, now()));
-        return;
+  void on_message(sip::MessagePtr message) {
+    owner.logger_->info("sip in: {}", summary(message->bytes()));
+    if (message->is_response()) {
+      auto got = txns.receive_response(std::move(message), now());
+      // A 2xx for our INVITE after its transaction ended (another fork, a late retransmission):
+      // the call ACKs it again.
+      if (got.disposition == txn::Disposition::kNoMatch && got.message != nullptr) {
+        auto call_id = got.message->call_id();
+        if (auto* record = find_call(call_id ? *call_id : std::string_view()); record != nullptr) {
+          apply_call(*record, record->call->on_response(*got.message, now()));
+        }
       }
-      if (auto* record = find_call(call_id ? *call_id : std::string_view()); record != nullptr) {
-        apply_call(*record, record->call->on_response(message, now()));
-      }
+      arm_txn_timer();
       return;
     }
-    auto from = message.from();
+    auto from = message->from();
     emit(UaEventKind::kRequest, 0,
-         std::string(message.method_name()) + " from " + (from ? std::string((*from)->uri.raw) : std::string("?")));
+         std::string(message->method_name()) + " from " + (from ? std::string((*from)->uri.raw) : std::string("?")));
     // Nothing can be answered without these; a request lacking them is dropped.
-    if (!message.top_via() || !message.cseq() || !call_id || !message.from() || !message.to()) return;
-    if (auto* record = find_call(*call_id); record != nullptr) {
-      apply_call(*record, record->call->on_request(message, now()));
-      return;
-    }
-    if (message.method() == sip::Method::kAck) return;
-    auto to = message.to();
-    if (message.method() == sip::Method::kInvite && !(*to)->has_tag) {
-      incoming_call(message);
-      return;
-    }
-    uint16_t status = 501;
-    if (message.method() == sip::Method::kOptions) {
-      status = 200;
-    } else if ((*to)->has_tag || message.method() == sip::Method::kCancel) {
-      status = 481;  // a dialog or transaction we do not know (RFC 3261 §12.2.2, §9.2)
-    }
-    sip::ResponseBuilder response(message, status);
-    if (status != 481) response.to_tag(random_hex(8));
-    if (status == 200) response.header("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS");
-    send(response.build());
+    if (!message->top_via() || !message->cseq() || !message->call_id() || !message->from() || !message->to()) return;
+    auto got = txns.receive_request(std::move(message), reliability(), flow_generation, now());
+    if (got.disposition == txn::Disposition::kNoMatch && got.message != nullptr) ack_for_call(*got.message);
+    arm_txn_timer();
   }
 
   // --- calls -----------------------------------------------------------------------------
@@ -452,7 +581,7 @@ struct UserAgent::Loop {
     for (auto& p : waiting) place_call(std::move(p));
   }
 
-  void incoming_call(const sip::Message& invite) {
+  void incoming_call(const sip::Message& invite, txn::TransactionId txn) {
     uint64_t id = owner.next_call_id_++;
     const auto* from = *invite.from();
     std::string who(from->uri.raw);
@@ -461,7 +590,7 @@ struct UserAgent::Loop {
       emit(UaEventKind::kIncomingCall, 480, "from " + who + " (refused: auto-answer is off)", id);
       sip::ResponseBuilder response(invite, 480);
       response.to_tag(random_hex(8));
-      send(response.build());
+      respond(txn, 480, response.build());
       return;
     }
     auto rtp = open_rtp(owner.config_.media);
@@ -469,14 +598,14 @@ struct UserAgent::Loop {
       emit(UaEventKind::kIncomingCall, 500, "from " + who + " (" + std::string(rtp.error().what) + ")", id);
       sip::ResponseBuilder response(invite, 500);
       response.to_tag(random_hex(8));
-      send(response.build());
+      respond(txn, 500, response.build());
       return;
     }
     emit(UaEventKind::kIncomingCall, 0, "from " + who, id);
     CallOutput out;
     auto& record = new_record(id);
     record.rtp = std::move(rtp).value();
-    record.call = Call::receive(call_setup(), invite, local_media(*record.rtp), now(), out);
+    record.call = Call::receive(call_setup(), invite, txn, local_media(*record.rtp), now(), out);
     apply_call(record, std::move(out));
     if (record.call->finished()) return;
     record.answer_timer.expires_after(owner.config_.answer_after);
@@ -490,6 +619,8 @@ struct UserAgent::Loop {
 
   void apply_call(CallRecord& record, CallOutput out) {
     for (auto& bytes : out.send) send(std::move(bytes));
+    for (auto& r : out.responses) respond(r.txn, r.status, std::move(r.bytes));
+    for (const auto& bytes : out.requests) start_request(bytes, record.id);
     if (out.media && record.rtp) {
       record.rtp->start(*out.media);
       if (!record.media_started) {
@@ -512,7 +643,7 @@ struct UserAgent::Loop {
         emit(UaEventKind::kMediaStats, 0, describe(record.rtp->stats()), id, record.rtp->stats(), true);
       }
     }
-    if (record.call->done()) {
+    if (record.call->finished()) {
       record.timer.cancel();
       if (!record.erase_posted) {
         record.erase_posted = true;
@@ -700,6 +831,7 @@ void UserAgent::stop(std::chrono::milliseconds timeout) {
     loop->drop_flow();
     loop->calls.clear();
     loop->registration_timer.cancel();
+    loop->txn_timer.cancel();
     loop->work.reset();
     loop->io.stop();
   });

@@ -2,7 +2,8 @@
 // from behind NAT and keeps that registration alive, and places and takes calls with a simple
 // RTP endpoint (echo, tone) to check media (see docs/ua.md). It pins the proxy's address, keeps
 // one flow (UDP socket, TCP or TLS connection) for everything, learns its public address from the
-// registrar, sends RFC 5626 keepalives and replaces a dead flow.
+// registrar, sends RFC 5626 keepalives and replaces a dead flow. Its SIP transactions run on the
+// edge's transaction layer: one txn::TransactionTable on the event-loop thread.
 //
 // Ownership and threads: the application owns the UserAgent. start(), refresh(), call(),
 // hangup(), cancel() and stop() are called from the application's thread (never from inside a

@@ -394,9 +394,13 @@ def spawn_rtp_peer(lab, role, name, target_file, count=150):
 
 
 def tcp_flows(lab, nat, dport=5060):
-    """nat's conntrack entries for TCP connections to port dport (one line each)."""
-    return [l for l in lab.conntrack_list(nat).splitlines()
-            if l.startswith("tcp") and f"dport={dport} " in l and "ESTABLISHED" in l]
+    """nat's established TCP connections to port dport, as a sorted list of their address and
+    port fields (the lines' countdown and counters change between two reads)."""
+    flows = []
+    for line in lab.conntrack_list(nat).splitlines():
+        if line.startswith("tcp") and f"dport={dport} " in line and "ESTABLISHED" in line:
+            flows.append(" ".join(f for f in line.split() if f.startswith(("src=", "dst=", "sport=", "dport="))))
+    return sorted(flows)
 
 
 def call_with_media(lab, ua, remote, user, domain, role="pub", media_ms=4000):

@@ -160,15 +160,24 @@ TEST(UserAgentUdp, UnansweredRegisterFailsTheFlowAndRetriesOnANewOne) {
   test::UdpServer server;
   Events events;
   auto config = config_for("udp:127.0.0.1:" + std::to_string(server.port()));
-  config.t1 = milliseconds(50);
-  config.transaction_timeout = milliseconds(300);
+  config.t1 = milliseconds(10);  // the table's Timer F: 64*T1 = 640 ms
   config.backoff_base = milliseconds(100);
   auto ua = make_ua(config, events);
   ASSERT_TRUE(ua->start().ok());
   auto first = server.request();
   ASSERT_TRUE(first.has_value());
   uint16_t first_port = first->first.from_port();
+  // Unanswered over UDP: the non-INVITE client transaction retransmits the same bytes.
+  auto second = server.request();
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->first.from_port(), first_port);
+  EXPECT_EQ(second->second->bytes(), first->second->bytes());
   ASSERT_TRUE(events.wait(UaEventKind::kTimeout));
+  for (const auto& e : events.all()) {
+    if (e.kind == UaEventKind::kTimeout) {
+      EXPECT_EQ(e.status, 408);  // Timer F
+    }
+  }
   EXPECT_GE(events.count(UaEventKind::kFlowFailed), 1u);
   // Retransmissions come from the old socket; wait for a REGISTER from a new one.
   std::optional<std::pair<test::UdpServer::Datagram, sip::MessagePtr>> next;
