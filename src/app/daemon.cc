@@ -290,6 +290,12 @@ int Daemon::run() {
   for (const auto& s : p.transport->local_sockets()) {
     p.log->info("listening on {} {} (advertised {}:{})", net::transport_name(s.transport), s.bound.to_string(),
                 s.advertised_host, s.advertised_port);
+    if (s.transport == net::Transport::kUdp && p.transport->worker_count() > 1 && !s.steered) {
+      p.log->warn(
+          "UDP {}: the kernel refused the reuseport steering program; a client's datagrams may reach "
+          "another worker than the one keeping its flow alive (correct, with one post per change)",
+          s.bound.to_string());
+    }
   }
   if (p.registrar) p.registrar->start(p.main_io);
   if (p.border) p.border->start(p.main_io);

@@ -157,7 +157,7 @@ uint32_t KeepaliveEngine::create(const net::Flow& flow, uint64_t now_tick) {
 
 void KeepaliveEngine::destroy(uint32_t id) {
   Record& r = records_[id];
-  count_mask(reason_mask(r), -1);
+  count_mask(r.kinds, -1);
   index_.erase(id);
   wheel_.cancel(id);
   --(net::is_stream(r.flow.transport) ? stream_ : udp_);
@@ -167,7 +167,7 @@ void KeepaliveEngine::destroy(uint32_t id) {
   free_.push_back(id);
 }
 
-uint8_t KeepaliveEngine::reason_mask(const Record& r) const {
+uint8_t KeepaliveEngine::reason_mask(const Record& r) {
   uint8_t m = 0;
   for (const Reason& x : r.reasons) m |= static_cast<uint8_t>(1U << static_cast<unsigned>(x.kind));
   return m;
@@ -181,8 +181,7 @@ void KeepaliveEngine::count_mask(uint8_t mask, int delta) {
 
 void KeepaliveEngine::rearm(uint32_t id, uint64_t now_tick) {
   const Record& r = records_[id];
-  uint64_t due = kNever;
-  for (const Reason& x : r.reasons) due = std::min(due, x.expires_s * kTicksPerSecond);
+  uint64_t due = r.reasons.empty() ? kNever : static_cast<uint64_t>(r.reasons_due_s) * kTicksPerSecond;
   uint64_t iv = r.interval_s * kTicksPerSecond;
   if ((r.flags & kSuppressed) == 0) due = std::min(due, r.next_send);
   if ((r.flags & kAwaiting) != 0) {
@@ -200,22 +199,39 @@ bool KeepaliveEngine::set_reason(const net::Flow& flow, KeepaliveReason r, std::
 
 bool KeepaliveEngine::set_reason_hashed(const net::Flow& flow, KeepaliveReason r, uint64_t hash,
                                         std::chrono::seconds expires) {
+  const auto bit = static_cast<uint8_t>(1U << static_cast<unsigned>(r));
+  // One pass: the reason itself and whether another of its kind remains.
+  auto scan = [&](Record& rec) {
+    Reason* match = nullptr;
+    bool other_of_kind = false;
+    for (Reason& x : rec.reasons) {
+      if (x.kind != r) continue;
+      if (match == nullptr && x.key_hash == hash) {
+        match = &x;
+      } else {
+        other_of_kind = true;
+      }
+    }
+    return std::pair{match, other_of_kind};
+  };
+  auto set_kinds = [&](Record& rec, uint8_t kinds) {
+    if (kinds == rec.kinds) return;
+    count_mask(rec.kinds, -1);
+    count_mask(kinds, +1);
+    rec.kinds = kinds;
+  };
   if (expires.count() <= 0) {
     auto id = lookup(flow);
     if (!id) return true;
     Record& rec = records_[*id];
-    uint8_t before = reason_mask(rec);
-    auto it = std::find_if(rec.reasons.begin(), rec.reasons.end(),
-                           [&](const Reason& x) { return x.kind == r && x.key_hash == hash; });
-    if (it == rec.reasons.end()) return true;
-    rec.reasons.erase(it);
+    auto [match, other_of_kind] = scan(rec);
+    if (match == nullptr) return true;
+    rec.reasons.erase(rec.reasons.begin() + (match - rec.reasons.data()));
     if (rec.reasons.empty()) {
-      count_mask(before, -1);  // destroy() uncounts the (now empty) mask, so uncount the old one here
       destroy(*id);
       return true;
     }
-    count_mask(before, -1);
-    count_mask(reason_mask(rec), +1);
+    if (!other_of_kind) set_kinds(rec, static_cast<uint8_t>(rec.kinds & ~bit));
     rearm(*id, tick_of(clock_.now()));
     return true;
   }
@@ -225,18 +241,15 @@ bool KeepaliveEngine::set_reason_hashed(const net::Flow& flow, KeepaliveReason r
   if (!found && free_.empty() && records_.size() >= kMaxEndpoints) return false;
   uint32_t id = found ? *found : create(flow, now_tick);
   Record& rec = records_[id];
-  uint8_t before = reason_mask(rec);
   uint64_t until = static_cast<uint64_t>(seconds_of(now)) + static_cast<uint64_t>(expires.count());
   auto expires_s = static_cast<uint32_t>(std::min<uint64_t>(until, std::numeric_limits<uint32_t>::max()));
-  auto it = std::find_if(rec.reasons.begin(), rec.reasons.end(),
-                         [&](const Reason& x) { return x.kind == r && x.key_hash == hash; });
-  if (it != rec.reasons.end()) {
-    it->expires_s = expires_s;
+  if (Reason* match = scan(rec).first; match != nullptr) {
+    match->expires_s = expires_s;  // a later expiry leaves reasons_due_s a (valid) earlier bound
   } else {
     rec.reasons.push_back(Reason{hash, expires_s, r});
   }
-  count_mask(before, -1);
-  count_mask(reason_mask(rec), +1);
+  rec.reasons_due_s = std::min(rec.reasons_due_s, expires_s);
+  set_kinds(rec, static_cast<uint8_t>(rec.kinds | bit));
   rearm(id, now_tick);
   return true;
 }
@@ -295,18 +308,21 @@ void KeepaliveEngine::build_ping(uint32_t id, std::string& out) {
 void KeepaliveEngine::process(uint32_t id, uint64_t now_tick, Due& out) {
   Record& r = records_[id];
   // 1. Expired reasons; the endpoint goes with its last one.
-  uint8_t before = reason_mask(r);
-  auto end = std::remove_if(r.reasons.begin(), r.reasons.end(),
-                            [&](const Reason& x) { return x.expires_s * kTicksPerSecond <= now_tick; });
-  if (end != r.reasons.end()) {
+  if (static_cast<uint64_t>(r.reasons_due_s) * kTicksPerSecond <= now_tick) {
+    auto end = std::remove_if(r.reasons.begin(), r.reasons.end(),
+                              [&](const Reason& x) { return x.expires_s * kTicksPerSecond <= now_tick; });
     r.reasons.erase(end, r.reasons.end());
-    count_mask(before, -1);
-    count_mask(reason_mask(r), +1);
     if (r.reasons.empty()) {
       out.expired.push_back(r.flow);
       destroy(id);
       return;
     }
+    r.reasons_due_s = UINT32_MAX;
+    for (const Reason& x : r.reasons) r.reasons_due_s = std::min(r.reasons_due_s, x.expires_s);
+    uint8_t kinds = reason_mask(r);
+    count_mask(r.kinds, -1);
+    count_mask(kinds, +1);
+    r.kinds = kinds;
   }
   uint64_t iv = r.interval_s * kTicksPerSecond;
   // 2. An unanswered ping past its wait is a miss.

@@ -194,6 +194,10 @@ class KeepaliveEngine {
     net::Flow flow;
     absl::InlinedVector<Reason, 1> reasons;
     uint64_t next_send = 0;  // tick of the next ping (also fixes the endpoint's phase)
+    // Never later than the earliest reason's expiry (exact after process()). A bound, not the
+    // minimum, so a change costs no scan of the reasons: a PBX behind NAT carries hundreds of
+    // dialog reasons on one flow.
+    uint32_t reasons_due_s = UINT32_MAX;
     uint32_t generation = 0;
     uint32_t sent = 0;
     uint32_t replies = 0;
@@ -201,6 +205,7 @@ class KeepaliveEngine {
     uint16_t interval_s = 0;
     uint8_t misses = 0;
     uint8_t flags = 0;
+    uint8_t kinds = 0;  // bit per KeepaliveReason present
   };
   static constexpr uint8_t kLive = 1;
   static constexpr uint8_t kSuppressed = 2;
@@ -233,7 +238,7 @@ class KeepaliveEngine {
   void build_ping(uint32_t id, std::string& out);
   uint64_t phase_aligned(uint64_t after_tick, const net::Flow& flow, uint32_t interval_s) const;
   ReplyKind on_token(KeepaliveToken token, const net::Flow& source);
-  uint8_t reason_mask(const Record& r) const;
+  static uint8_t reason_mask(const Record& r);
   void count_mask(uint8_t mask, int delta);
   const std::string& sent_by(uint32_t local_socket_id);
   EndpointView view(const Record& r) const;

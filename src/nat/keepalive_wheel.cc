@@ -1,6 +1,7 @@
 // Hashed timer wheel with intrusive 32-bit links.
 #include "nat/keepalive_wheel.h"
 
+#include <algorithm>
 #include <bit>
 
 namespace pinhole::nat {
@@ -26,6 +27,9 @@ void KeepaliveWheel::schedule(uint32_t id, uint64_t due_tick) {
   if (head != kNone) nodes_[head].prev = id;
   head = id;
   ++armed_;
+  // The first tick after current_ that visits this slot (due_tick itself within one turn).
+  uint64_t visit = current_ + 1 + ((due_tick - current_ - 1) & mask_);
+  if (visit < scan_from_) scan_from_ = visit;
 }
 
 void KeepaliveWheel::cancel(uint32_t id) {
@@ -69,8 +73,11 @@ void KeepaliveWheel::advance(uint64_t now_tick, std::vector<uint32_t>& fired) {
 
 std::optional<uint64_t> KeepaliveWheel::next_tick() const {
   if (armed_ == 0) return std::nullopt;
-  for (uint64_t s = 1; s <= heads_.size(); ++s) {
-    if (heads_[slot_of(current_ + s)] != kNone) return current_ + s;
+  for (uint64_t t = std::max(scan_from_, current_ + 1); t <= current_ + heads_.size(); ++t) {
+    if (heads_[slot_of(t)] != kNone) {
+      scan_from_ = t;
+      return t;
+    }
   }
   return current_ + 1;  // unreachable while armed_ > 0
 }

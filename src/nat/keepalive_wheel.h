@@ -72,6 +72,10 @@ class KeepaliveWheel {
   uint64_t mask_;
   uint64_t current_;
   size_t armed_ = 0;
+  // No slot for a tick in (current_, scan_from_) holds anything: next_tick() starts there, so a
+  // few armed entries far ahead (a quiet engine asked for its deadline after every message) cost
+  // one scan, not one per call. schedule() lowers it; cancel and advance keep it true.
+  mutable uint64_t scan_from_ = 0;
 };
 
 }  // namespace pinhole::nat

@@ -6,15 +6,17 @@
 //   dialog        an INVITE: its caller's flow and each NATed callee branch's flow during setup,
 //                 kept by the answering branch on 2xx, dropped on a failure, CANCEL or BYE.
 // Only the worker that owns a flow keeps it alive (keepalive_owner): stream flows belong to their
-// connection's worker, UDP flows to a hash of the remote; reasons learned elsewhere are posted there,
+// connection's worker, UDP flows to the worker the kernel hands their datagrams to (the reuseport
+// steering program of transport/udp_steering.h), so a client's own requests need no post; reasons
+// learned elsewhere are posted there,
 // and answers that the kernel hands to another worker are passed back by the shard in their token.
 #include <spdlog/spdlog.h>
 
-#include "absl/hash/hash.h"
 #include "nat/nat_detect.h"
 #include "proxy/edge_proxy.h"
 #include "proxy/register_contacts.h"
 #include "transport/connection_table.h"
+#include "transport/udp_steering.h"
 
 namespace pinhole::proxy {
 
@@ -60,7 +62,7 @@ std::string advertised_sent_by(const transport::LocalSocket& s) {
 uint32_t EdgeProxy::keepalive_owner(const net::Flow& flow, size_t workers) {
   if (workers <= 1) return 0;
   if (net::is_stream(flow.transport)) return transport::worker_of(flow.connection_id);
-  return static_cast<uint32_t>(absl::Hash<net::Endpoint>{}(flow.remote) % workers);
+  return transport::udp_steering_worker(flow.remote, workers);  // the worker that reads its datagrams
 }
 
 bool EdgeProxy::wants_keepalive(const Call& call, const sip::Message& request) const {

@@ -9,6 +9,7 @@
 #include "transport/stream_listener.h"
 #include "transport/transport_layer_impl.h"
 #include "transport/udp_endpoint.h"
+#include "transport/udp_steering.h"
 
 namespace pinhole::transport {
 namespace {
@@ -107,6 +108,11 @@ Status TransportLayerImpl::bind_listener(uint32_t id, const ListenerSpec& spec) 
     }
   }
   LocalSocket socket;
+  if (spec.transport == net::Transport::kUdp && workers_.size() > 1) {
+    // Worker i's socket joined the reuseport group i-th, so the program's index is the worker.
+    socket.steered =
+        attach_udp_steering(workers_.front()->udp()[id]->native_fd(), workers_.size(), bind.address.is_v6()).ok();
+  }
   socket.id = id;
   socket.transport = spec.transport;
   socket.bound = bind;

@@ -78,6 +78,9 @@ struct LocalSocket {
   net::Endpoint bound;           // the real address and port (after port 0 was resolved)
   std::string advertised_host;   // never empty: advertised or bound address (IPv6 in brackets)
   uint16_t advertised_port = 0;  // never 0
+  // UDP with several workers: the kernel hands each source's datagrams to the worker
+  // udp_steering_worker() names (transport/udp_steering.h). False: the kernel's own hash.
+  bool steered = false;
 };
 
 // A parsed message and where it came from.

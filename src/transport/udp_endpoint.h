@@ -38,6 +38,7 @@ class UdpEndpoint {
   // forwarded request (our Via names it), so it must not cost a system call.
   net::Endpoint local() const;
   uint16_t local_port() const { return local_port_; }
+  int native_fd() const { return fd_.load(); }
   net::Family family() const { return family_; }
   // Arms the first wait (the loop may not run yet).
   void start();

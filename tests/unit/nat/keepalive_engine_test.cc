@@ -146,6 +146,40 @@ TEST_F(KeepaliveEngineTest, ShorterGrantShortensAndReasonsAreIndependent) {
   EXPECT_EQ(e.counters().endpoints_by_reason[2], 1U);
 }
 
+// A PBX behind NAT: hundreds of dialogs on one flow, removed out of order, some extended, some
+// left to expire. The endpoint and the per-kind counts follow exactly; the last expiry ends it.
+TEST_F(KeepaliveEngineTest, ManyDialogsOnOneFlowAreTrackedOneByOne) {
+  auto& e = engine();
+  answer_ = true;
+  net::Flow f = udp("198.51.100.9:5060");
+  constexpr int kDialogs = 600;
+  for (int i = 0; i < kDialogs; ++i) {
+    e.set_reason(f, KeepaliveReason::kDialog, "call-" + std::to_string(i), seconds(40 + i % 7));
+  }
+  e.set_reason(f, KeepaliveReason::kRegistration, "binding", seconds(30));
+  EXPECT_EQ(e.find(f)->reasons.size(), static_cast<size_t>(kDialogs + 1));
+  // Hang up every even call, from the last to the first, and one unknown call.
+  for (int i = kDialogs - 2; i >= 0; i -= 2) e.remove_reason(f, KeepaliveReason::kDialog, "call-" + std::to_string(i));
+  e.remove_reason(f, KeepaliveReason::kDialog, "call-none");
+  EXPECT_EQ(e.find(f)->reasons.size(), static_cast<size_t>(kDialogs / 2 + 1));
+  // Call 1 is extended to 120 s; the registration lapses at 30 s, the other calls by 47 s.
+  e.set_reason(f, KeepaliveReason::kDialog, "call-1", seconds(120));
+  run_for(seconds(31));
+  EXPECT_EQ(e.counters().endpoints_by_reason[static_cast<size_t>(KeepaliveReason::kRegistration)], 0U);
+  EXPECT_EQ(e.counters().endpoints_by_reason[static_cast<size_t>(KeepaliveReason::kDialog)], 1U);
+  run_for(seconds(20));
+  auto v = e.find(f);
+  ASSERT_TRUE(v.has_value());
+  ASSERT_EQ(v->reasons.size(), 1U);
+  EXPECT_EQ(v->reasons[0].first, KeepaliveReason::kDialog);
+  auto d = run_for(seconds(60));
+  EXPECT_TRUE(d.expired.empty());
+  d = run_for(seconds(10));
+  ASSERT_EQ(d.expired.size(), 1U);
+  EXPECT_EQ(e.size(), 0U);
+  EXPECT_EQ(e.counters().endpoints_by_reason[static_cast<size_t>(KeepaliveReason::kDialog)], 0U);
+}
+
 TEST_F(KeepaliveEngineTest, OneStreamPerEndpointWhateverTheReasons) {
   auto& e = engine();
   net::Flow f = udp("198.51.100.7:41000");

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <vector>
 
 namespace pinhole::nat {
@@ -95,6 +96,52 @@ TEST(KeepaliveWheel, NextTickIsNeverLate) {
   (void)fire(w, 5);
   EXPECT_LE(*w.next_tick(), 40U);
   EXPECT_GT(*w.next_tick(), 5U);
+}
+
+// next_tick() remembers where its last scan stopped; against a model that knows every deadline,
+// through random schedules, re-arms, cancels and advances (some beyond one turn), it is never late
+// and never before the next tick.
+TEST(KeepaliveWheel, NextTickAgainstAModel) {
+  KeepaliveWheel w(0, 64);
+  std::map<uint32_t, uint64_t> armed;
+  std::vector<uint32_t> out;
+  uint64_t now = 0;
+  uint64_t seed = 12345;
+  auto next = [&seed](uint64_t n) {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (seed >> 33) % n;
+  };
+  for (int step = 0; step < 20000; ++step) {
+    auto id = static_cast<uint32_t>(next(32));
+    switch (next(4)) {
+      case 0:
+      case 1: {
+        uint64_t due = now + 1 + next(next(2) == 0 ? 10 : 300);
+        w.schedule(id, due);
+        armed[id] = due;
+        break;
+      }
+      case 2:
+        w.cancel(id);
+        armed.erase(id);
+        break;
+      default:
+        now += next(20);
+        w.advance(now, out);
+        for (uint32_t fired : out) armed.erase(fired);
+        break;
+    }
+    auto t = w.next_tick();
+    if (armed.empty()) {
+      ASSERT_FALSE(t.has_value()) << "step " << step;
+      continue;
+    }
+    uint64_t earliest = UINT64_MAX;
+    for (const auto& [i, due] : armed) earliest = std::min(earliest, due);
+    ASSERT_TRUE(t.has_value()) << "step " << step;
+    ASSERT_LE(*t, earliest) << "late at step " << step;
+    ASSERT_GT(*t, now) << "step " << step;
+  }
 }
 
 }  // namespace
