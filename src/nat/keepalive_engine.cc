@@ -157,6 +157,7 @@ uint32_t KeepaliveEngine::create(const net::Flow& flow, uint64_t now_tick) {
 
 void KeepaliveEngine::destroy(uint32_t id) {
   Record& r = records_[id];
+  if (r.reasons.size() > kIndexAbove) index_reasons(id, false);
   count_mask(r.kinds, -1);
   index_.erase(id);
   wheel_.cancel(id);
@@ -197,22 +198,45 @@ bool KeepaliveEngine::set_reason(const net::Flow& flow, KeepaliveReason r, std::
   return set_reason_hashed(flow, r, key_hash(key), expires);
 }
 
+void KeepaliveEngine::index_reasons(uint32_t id, bool add) {
+  const Record& rec = records_[id];
+  for (size_t i = 0; i < rec.reasons.size(); ++i) {
+    ReasonRef ref{id, rec.reasons[i].kind, rec.reasons[i].key_hash};
+    if (add) {
+      reason_index_[ref] = static_cast<uint32_t>(i);
+    } else {
+      reason_index_.erase(ref);
+    }
+  }
+}
+
 bool KeepaliveEngine::set_reason_hashed(const net::Flow& flow, KeepaliveReason r, uint64_t hash,
                                         std::chrono::seconds expires) {
   const auto bit = static_cast<uint8_t>(1U << static_cast<unsigned>(r));
-  // One pass: the reason itself and whether another of its kind remains.
-  auto scan = [&](Record& rec) {
-    Reason* match = nullptr;
-    bool other_of_kind = false;
-    for (Reason& x : rec.reasons) {
+  // The reason's position, and whether another of its kind remains (small records: one pass;
+  // indexed ones: a lookup, and "another" is assumed until process() looks).
+  struct Found {
+    std::optional<size_t> at;
+    bool other_of_kind = true;
+  };
+  auto find = [&](uint32_t id) {
+    Record& rec = records_[id];
+    Found f;
+    if (rec.reasons.size() > kIndexAbove) {
+      if (auto it = reason_index_.find(ReasonRef{id, r, hash}); it != reason_index_.end()) f.at = it->second;
+      return f;
+    }
+    f.other_of_kind = false;
+    for (size_t i = 0; i < rec.reasons.size(); ++i) {
+      const Reason& x = rec.reasons[i];
       if (x.kind != r) continue;
-      if (match == nullptr && x.key_hash == hash) {
-        match = &x;
+      if (!f.at && x.key_hash == hash) {
+        f.at = i;
       } else {
-        other_of_kind = true;
+        f.other_of_kind = true;
       }
     }
-    return std::pair{match, other_of_kind};
+    return f;
   };
   auto set_kinds = [&](Record& rec, uint8_t kinds) {
     if (kinds == rec.kinds) return;
@@ -224,14 +248,26 @@ bool KeepaliveEngine::set_reason_hashed(const net::Flow& flow, KeepaliveReason r
     auto id = lookup(flow);
     if (!id) return true;
     Record& rec = records_[*id];
-    auto [match, other_of_kind] = scan(rec);
-    if (match == nullptr) return true;
-    rec.reasons.erase(rec.reasons.begin() + (match - rec.reasons.data()));
+    Found f = find(*id);
+    if (!f.at) return true;
+    if (rec.reasons.size() > kIndexAbove) {
+      // Indexed: the last reason moves into the gap; below the threshold the index goes.
+      reason_index_.erase(ReasonRef{*id, r, hash});
+      if (*f.at != rec.reasons.size() - 1) {
+        rec.reasons[*f.at] = rec.reasons.back();
+        const Reason& moved = rec.reasons[*f.at];
+        reason_index_[ReasonRef{*id, moved.kind, moved.key_hash}] = static_cast<uint32_t>(*f.at);
+      }
+      rec.reasons.pop_back();
+      if (rec.reasons.size() == kIndexAbove) index_reasons(*id, false);
+    } else {
+      rec.reasons.erase(rec.reasons.begin() + static_cast<ptrdiff_t>(*f.at));
+    }
     if (rec.reasons.empty()) {
       destroy(*id);
       return true;
     }
-    if (!other_of_kind) set_kinds(rec, static_cast<uint8_t>(rec.kinds & ~bit));
+    if (!f.other_of_kind) set_kinds(rec, static_cast<uint8_t>(rec.kinds & ~bit));
     rearm(*id, tick_of(clock_.now()));
     return true;
   }
@@ -243,10 +279,15 @@ bool KeepaliveEngine::set_reason_hashed(const net::Flow& flow, KeepaliveReason r
   Record& rec = records_[id];
   uint64_t until = static_cast<uint64_t>(seconds_of(now)) + static_cast<uint64_t>(expires.count());
   auto expires_s = static_cast<uint32_t>(std::min<uint64_t>(until, std::numeric_limits<uint32_t>::max()));
-  if (Reason* match = scan(rec).first; match != nullptr) {
-    match->expires_s = expires_s;  // a later expiry leaves reasons_due_s a (valid) earlier bound
+  if (Found f = find(id); f.at) {
+    rec.reasons[*f.at].expires_s = expires_s;  // a later expiry leaves reasons_due_s a (valid) earlier bound
   } else {
     rec.reasons.push_back(Reason{hash, expires_s, r});
+    if (rec.reasons.size() == kIndexAbove + 1) {
+      index_reasons(id, true);
+    } else if (rec.reasons.size() > kIndexAbove) {
+      reason_index_[ReasonRef{id, r, hash}] = static_cast<uint32_t>(rec.reasons.size() - 1);
+    }
   }
   rec.reasons_due_s = std::min(rec.reasons_due_s, expires_s);
   set_kinds(rec, static_cast<uint8_t>(rec.kinds | bit));
@@ -308,15 +349,22 @@ void KeepaliveEngine::build_ping(uint32_t id, std::string& out) {
 void KeepaliveEngine::process(uint32_t id, uint64_t now_tick, Due& out) {
   Record& r = records_[id];
   // 1. Expired reasons; the endpoint goes with its last one.
-  if (static_cast<uint64_t>(r.reasons_due_s) * kTicksPerSecond <= now_tick) {
-    auto end = std::remove_if(r.reasons.begin(), r.reasons.end(),
-                              [&](const Reason& x) { return x.expires_s * kTicksPerSecond <= now_tick; });
-    r.reasons.erase(end, r.reasons.end());
+  // Indexed records are looked at on every visit: their kinds bits may be stale (see
+  // reason_index_); a visit is at most once per ping interval.
+  if (static_cast<uint64_t>(r.reasons_due_s) * kTicksPerSecond <= now_tick || r.reasons.size() > kIndexAbove) {
+    auto expired = [&](const Reason& x) { return x.expires_s * kTicksPerSecond <= now_tick; };
+    if (r.reasons.size() > kIndexAbove && std::any_of(r.reasons.begin(), r.reasons.end(), expired)) {
+      index_reasons(id, false);  // positions change below
+    }
+    bool was_indexed = r.reasons.size() > kIndexAbove;
+    size_t before = r.reasons.size();
+    r.reasons.erase(std::remove_if(r.reasons.begin(), r.reasons.end(), expired), r.reasons.end());
     if (r.reasons.empty()) {
       out.expired.push_back(r.flow);
       destroy(id);
       return;
     }
+    if (was_indexed && r.reasons.size() != before && r.reasons.size() > kIndexAbove) index_reasons(id, true);
     r.reasons_due_s = UINT32_MAX;
     for (const Reason& x : r.reasons) r.reasons_due_s = std::min(r.reasons_due_s, x.expires_s);
     uint8_t kinds = reason_mask(r);
@@ -495,7 +543,8 @@ KeepaliveEngine::Counters KeepaliveEngine::counters() const {
 size_t KeepaliveEngine::memory_bytes() const {
   size_t bytes = records_.capacity() * sizeof(Record) + free_.capacity() * sizeof(uint32_t) +
                  index_.capacity() * (sizeof(uint32_t) + 1) + wheel_.memory_bytes() +
-                 fired_.capacity() * sizeof(uint32_t);
+                 fired_.capacity() * sizeof(uint32_t) +
+                 reason_index_.capacity() * (sizeof(std::pair<ReasonRef, uint32_t>) + 1);
   for (const Record& r : records_) {
     if (r.reasons.capacity() > 1) bytes += r.reasons.capacity() * sizeof(Reason);
   }

@@ -253,6 +253,23 @@ class KeepaliveEngine {
   std::vector<Record> records_;
   std::vector<uint32_t> free_;
   absl::flat_hash_set<uint32_t, IdHash, IdEq> index_;
+  // Records with more than kIndexAbove reasons (a PBX or a downstream proxy registering thousands
+  // of AORs and carrying their dialogs over one flow) index their reasons here, (record, kind,
+  // key hash) -> position, so a change costs O(1) instead of a scan. Their `kinds` bits may
+  // stay set after the last reason of a kind went, until the next process() recomputes them.
+  struct ReasonRef {
+    uint32_t id;
+    KeepaliveReason kind;
+    uint64_t key_hash;
+    bool operator==(const ReasonRef&) const = default;
+    template <typename H>
+    friend H AbslHashValue(H h, const ReasonRef& r) {
+      return H::combine(std::move(h), r.id, r.kind, r.key_hash);
+    }
+  };
+  static constexpr size_t kIndexAbove = 16;
+  absl::flat_hash_map<ReasonRef, uint32_t> reason_index_;
+  void index_reasons(uint32_t id, bool add);
   KeepaliveWheel wheel_;
   uint32_t shard_bits_;          // the shard, shifted into the top 8 bits of a token index
   std::vector<uint32_t> fired_;  // scratch for wheel_.advance

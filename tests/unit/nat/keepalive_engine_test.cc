@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -178,6 +179,34 @@ TEST_F(KeepaliveEngineTest, ManyDialogsOnOneFlowAreTrackedOneByOne) {
   ASSERT_EQ(d.expired.size(), 1U);
   EXPECT_EQ(e.size(), 0U);
   EXPECT_EQ(e.counters().endpoints_by_reason[static_cast<size_t>(KeepaliveReason::kDialog)], 0U);
+}
+
+// Across the size where a record's reasons get indexed, in a random order of adds, refreshes and
+// removals: the engine holds exactly the reasons a model holds (a stale position would add a
+// duplicate on refresh or remove the wrong reason).
+TEST_F(KeepaliveEngineTest, ReasonSetMatchesAModelAcrossTheIndexThreshold) {
+  auto& e = engine();
+  net::Flow f = udp("198.51.100.10:5060");
+  std::set<int> model;
+  uint64_t seed = 7;
+  auto next = [&seed](int n) {
+    seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<int>((seed >> 33) % static_cast<uint64_t>(n));
+  };
+  for (int step = 0; step < 4000; ++step) {
+    int key = next(40);
+    auto kind = key % 3 == 0 ? KeepaliveReason::kRegistration : KeepaliveReason::kDialog;
+    if (next(2) == 0) {
+      e.set_reason(f, kind, "k" + std::to_string(key), seconds(600));
+      model.insert(key);
+    } else {
+      e.remove_reason(f, kind, "k" + std::to_string(key));
+      model.erase(key);
+    }
+    auto v = e.find(f);
+    ASSERT_EQ(v.has_value(), !model.empty()) << "step " << step;
+    if (v) ASSERT_EQ(v->reasons.size(), model.size()) << "step " << step;
+  }
 }
 
 TEST_F(KeepaliveEngineTest, OneStreamPerEndpointWhateverTheReasons) {
