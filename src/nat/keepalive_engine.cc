@@ -125,7 +125,8 @@ std::optional<uint32_t> KeepaliveEngine::lookup(const net::Flow& flow) const {
 }
 
 uint64_t KeepaliveEngine::phase_aligned(uint64_t after_tick, const net::Flow& flow, uint32_t interval_s) const {
-  uint64_t iv = interval_s * kTicksPerSecond;
+  // clamp_interval keeps intervals >= 1 s; the floor of one tick makes that local.
+  uint64_t iv = std::max<uint64_t>(uint64_t{interval_s} * kTicksPerSecond, 1);
   uint64_t phase = phase_hash(flow) % iv;
   uint64_t t = after_tick - after_tick % iv + phase;
   if (t <= after_tick) t += iv;

@@ -263,7 +263,7 @@ class KeepaliveEngine {
     uint64_t key_hash;
     bool operator==(const ReasonRef&) const = default;
     template <typename H>
-    friend H AbslHashValue(H h, const ReasonRef& r) {
+    friend H AbslHashValue(H h, const ReasonRef& r) {  // NOLINT(readability-identifier-naming)
       return H::combine(std::move(h), r.id, r.kind, r.key_hash);
     }
   };

@@ -56,6 +56,7 @@ uint16_t port_of(int fd) {
 // Which of `group` holds a datagram now (-1: none), and drains it.
 int holder(const std::vector<Fd>& group) {
   std::vector<pollfd> p;
+  p.reserve(group.size());
   for (const auto& s : group) p.push_back(pollfd{s.fd, POLLIN, 0});
   if (::poll(p.data(), p.size(), 2000) <= 0) return -1;
   for (size_t i = 0; i < p.size(); ++i) {
