@@ -246,24 +246,36 @@ TEST(IncomingCallRefused, WithoutAutoAnswerTheInviteGets480) {
   stop_registered(*ua, proxy);
 }
 
+// A registered UA that answers incoming calls only after 60 s: they ring until cancelled.
+std::unique_ptr<UserAgent> start_ringing_ua(FakeProxy& proxy, Events& events) {
+  auto config = base_config(proxy);
+  config.auto_answer = true;
+  config.answer_after = std::chrono::seconds(60);
+  auto ua = make_ua(config, events);
+  EXPECT_TRUE(ua->start().ok());
+  return ua;
+}
+
+// CANCELs a ringing incoming call: expects the CANCEL's 200 and the INVITE's 487, which it ACKs.
+void cancel_ringing(FakeProxy& proxy, const std::string& contact, const std::string& call_id,
+                    const std::string& branch) {
+  proxy.send(to_ua(proxy, "CANCEL", contact, call_id, 1, branch, ""));
+  ASSERT_NE(proxy.response(200, sip::Method::kCancel), nullptr);
+  auto terminated = proxy.response(487, sip::Method::kInvite);
+  ASSERT_NE(terminated, nullptr);
+  proxy.send(to_ua(proxy, "ACK", contact, call_id, 1, branch, to_tag_of(*terminated)));
+}
+
 TEST(IncomingCallCancelled, CancelBeforeAnswerGives200And487) {
   FakeProxy proxy(net::Transport::kUdp);
   Events events;
-  auto config = base_config(proxy);
-  config.auto_answer = true;
-  config.answer_after = std::chrono::seconds(60);  // rings until cancelled
-  auto ua = make_ua(config, events);
-  ASSERT_TRUE(ua->start().ok());
+  auto ua = start_ringing_ua(proxy, events);
   ASSERT_TRUE(proxy.wait_registered());
   RtpPeer far;
   std::string contact = proxy.registered_contact();
   proxy.send(to_ua(proxy, "INVITE", contact, "call-3", 1, "z9hG4bKinv3", "", far_sdp(far.port(), 1)));
   ASSERT_NE(proxy.response(180, sip::Method::kInvite), nullptr);
-  proxy.send(to_ua(proxy, "CANCEL", contact, "call-3", 1, "z9hG4bKinv3", ""));
-  ASSERT_NE(proxy.response(200, sip::Method::kCancel), nullptr);
-  auto terminated = proxy.response(487, sip::Method::kInvite);
-  ASSERT_NE(terminated, nullptr);
-  proxy.send(to_ua(proxy, "ACK", contact, "call-3", 1, "z9hG4bKinv3", to_tag_of(*terminated)));
+  cancel_ringing(proxy, contact, "call-3", "z9hG4bKinv3");
   ASSERT_TRUE(events.wait(UaEventKind::kCallEnded));
   EXPECT_EQ(last_of(events, UaEventKind::kCallEnded).status, 487);
   EXPECT_EQ(events.count(UaEventKind::kAnswered), 0u);
@@ -273,11 +285,7 @@ TEST(IncomingCallCancelled, CancelBeforeAnswerGives200And487) {
 TEST(IncomingCallRetransmitted, RetransmittedInviteGetsTheLastResponseAndNoSecondCall) {
   FakeProxy proxy(net::Transport::kUdp);
   Events events;
-  auto config = base_config(proxy);
-  config.auto_answer = true;
-  config.answer_after = std::chrono::seconds(60);  // rings until cancelled
-  auto ua = make_ua(config, events);
-  ASSERT_TRUE(ua->start().ok());
+  auto ua = start_ringing_ua(proxy, events);
   ASSERT_TRUE(proxy.wait_registered());
   RtpPeer far;
   std::string contact = proxy.registered_contact();
@@ -293,11 +301,7 @@ TEST(IncomingCallRetransmitted, RetransmittedInviteGetsTheLastResponseAndNoSecon
   proxy.send(invite);
   ASSERT_NE(proxy.response(180, sip::Method::kInvite), nullptr);
   // Still the one call: the CANCEL ends it, with its one 487.
-  proxy.send(to_ua(proxy, "CANCEL", contact, "call-4", 1, "z9hG4bKinv4", ""));
-  ASSERT_NE(proxy.response(200, sip::Method::kCancel), nullptr);
-  auto terminated = proxy.response(487, sip::Method::kInvite);
-  ASSERT_NE(terminated, nullptr);
-  proxy.send(to_ua(proxy, "ACK", contact, "call-4", 1, "z9hG4bKinv4", to_tag_of(*terminated)));
+  cancel_ringing(proxy, contact, "call-4", "z9hG4bKinv4");
   ASSERT_TRUE(events.wait(UaEventKind::kCallEnded));
   EXPECT_EQ(events.count(UaEventKind::kIncomingCall), 1u);
   EXPECT_EQ(events.count(UaEventKind::kCallEnded), 1u);
