@@ -246,15 +246,29 @@ TEST(IncomingCallRefused, WithoutAutoAnswerTheInviteGets480) {
   stop_registered(*ua, proxy);
 }
 
-// A registered UA that answers incoming calls only after 60 s: they ring until cancelled.
-std::unique_ptr<UserAgent> start_ringing_ua(FakeProxy& proxy, Events& events) {
-  auto config = base_config(proxy);
-  config.auto_answer = true;
-  config.answer_after = std::chrono::seconds(60);
-  auto ua = make_ua(config, events);
-  EXPECT_TRUE(ua->start().ok());
-  return ua;
-}
+// A registered UDP UA that answers incoming calls only after 60 s (they ring until cancelled),
+// and the far end's RTP socket for the INVITEs' SDP.
+class RingingUa : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto config = base_config(proxy);
+    config.auto_answer = true;
+    config.answer_after = std::chrono::seconds(60);
+    ua = make_ua(config, events);
+    ASSERT_TRUE(ua->start().ok());
+    ASSERT_TRUE(proxy.wait_registered());
+    contact = proxy.registered_contact();
+  }
+  void TearDown() override {
+    if (ua) stop_registered(*ua, proxy);
+  }
+
+  FakeProxy proxy{net::Transport::kUdp};
+  Events events;
+  std::unique_ptr<UserAgent> ua;
+  RtpPeer far;
+  std::string contact;
+};
 
 // CANCELs a ringing incoming call: expects the CANCEL's 200 and the INVITE's 487, which it ACKs.
 void cancel_ringing(FakeProxy& proxy, const std::string& contact, const std::string& call_id,
@@ -266,29 +280,16 @@ void cancel_ringing(FakeProxy& proxy, const std::string& contact, const std::str
   proxy.send(to_ua(proxy, "ACK", contact, call_id, 1, branch, to_tag_of(*terminated)));
 }
 
-TEST(IncomingCallCancelled, CancelBeforeAnswerGives200And487) {
-  FakeProxy proxy(net::Transport::kUdp);
-  Events events;
-  auto ua = start_ringing_ua(proxy, events);
-  ASSERT_TRUE(proxy.wait_registered());
-  RtpPeer far;
-  std::string contact = proxy.registered_contact();
+TEST_F(RingingUa, CancelBeforeAnswerGives200And487) {
   proxy.send(to_ua(proxy, "INVITE", contact, "call-3", 1, "z9hG4bKinv3", "", far_sdp(far.port(), 1)));
   ASSERT_NE(proxy.response(180, sip::Method::kInvite), nullptr);
   cancel_ringing(proxy, contact, "call-3", "z9hG4bKinv3");
   ASSERT_TRUE(events.wait(UaEventKind::kCallEnded));
   EXPECT_EQ(last_of(events, UaEventKind::kCallEnded).status, 487);
   EXPECT_EQ(events.count(UaEventKind::kAnswered), 0u);
-  stop_registered(*ua, proxy);
 }
 
-TEST(IncomingCallRetransmitted, RetransmittedInviteGetsTheLastResponseAndNoSecondCall) {
-  FakeProxy proxy(net::Transport::kUdp);
-  Events events;
-  auto ua = start_ringing_ua(proxy, events);
-  ASSERT_TRUE(proxy.wait_registered());
-  RtpPeer far;
-  std::string contact = proxy.registered_contact();
+TEST_F(RingingUa, RetransmittedInviteGetsTheLastResponseAndNoSecondCall) {
   std::string invite = to_ua(proxy, "INVITE", contact, "call-4", 1, "z9hG4bKinv4", "", far_sdp(far.port(), 1));
   proxy.send(invite);
   auto ringing = proxy.response(180, sip::Method::kInvite);
@@ -320,7 +321,6 @@ TEST(IncomingCallRetransmitted, RetransmittedInviteGetsTheLastResponseAndNoSecon
   EXPECT_EQ(next->cseq()->method, sip::Method::kOptions);
   EXPECT_EQ(next->status(), 200);
   EXPECT_EQ(events.count(UaEventKind::kIncomingCall), 1u);
-  stop_registered(*ua, proxy);
 }
 
 // --- outgoing calls --------------------------------------------------------------------------
