@@ -10,7 +10,7 @@ PACKAGES=(
   clang clang-tidy clang-format libclang-rt-14-dev llvm
   # libraries (DESIGN.md §3)
   libboost-dev libssl-dev libabsl-dev libyaml-cpp-dev libspdlog-dev libfmt-dev
-  libcli11-dev nlohmann-json3-dev libsqlite3-dev libhiredis-dev libc-ares-dev libbpf-dev
+  libcli11-dev nlohmann-json3-dev libsqlite3-dev libhiredis-dev libc-ares-dev libbpf-dev bpftool
   # tests and benchmarks
   libgtest-dev libgmock-dev googletest libbenchmark-dev libosip2-dev
   # real peers and the NAT lab (DESIGN.md §5)

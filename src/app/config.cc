@@ -790,7 +790,7 @@ void parse_port_range(const Loader& loader, const Value& v, BuiltinRelaySettings
 void Loader::load_builtin_relay(const Value& section, BuiltinRelaySettings& builtin) const {
   Map m(*this, section,
         {"interface", "advertised", "ports", "workers", "learning_window", "inactivity_timeout", "hold_timeout",
-         "delete_delay"});
+         "delete_delay", "fast_path"});
   Value interface = m.require("interface", "the address relay sockets bind to, e.g. 203.0.113.20");
   builtin.interface = address(interface);
   if (auto v = m.get("advertised")) {
@@ -810,6 +810,7 @@ void Loader::load_builtin_relay(const Value& section, BuiltinRelaySettings& buil
   if (auto v = m.get("inactivity_timeout")) builtin.inactivity_timeout = std::chrono::seconds(seconds(*v, 1, kDay));
   if (auto v = m.get("hold_timeout")) builtin.hold_timeout = std::chrono::seconds(seconds(*v, 1, 7 * kDay));
   if (auto v = m.get("delete_delay")) builtin.delete_delay = std::chrono::seconds(seconds(*v, 0, 3600));
+  if (auto v = m.get("fast_path")) builtin.fast_path = boolean(*v);
 }
 
 void Loader::load_remote_relays(const Value& list, MediaBackendSettings& media) const {

@@ -74,6 +74,9 @@ struct BuiltinRelaySettings {
   std::chrono::seconds inactivity_timeout{60};
   std::chrono::seconds hold_timeout{3600};
   std::chrono::seconds delete_delay{30};
+  // Latched streams forwarded by the kernel's eBPF fast path (media/fast_path.h) when the
+  // daemon may load it; the relay falls back to user space with a log line otherwise.
+  bool fast_path = true;
 };
 
 struct RemoteRelaySettings {

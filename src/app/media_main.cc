@@ -54,11 +54,17 @@ int run(int argc, char** argv) {
   std::string ports = "30000-39999";
   unsigned workers = 1;
   std::string log_level = "info";
+  bool fast_path = true;
+  std::vector<std::string> fast_path_interfaces;
   cli.add_option("--ng", ng_listen, "ng control address (UDP)");
   cli.add_option("--ng-tcp", ng_tcp_listen, "ng control address over TCP (optional; off by default)");
   cli.add_option("--interface", interface, "relay address (bound, and written into SDPs)")->required();
   cli.add_option("--ports", ports, "RTP port range MIN-MAX");
   cli.add_option("--workers", workers, "relay worker threads")->check(CLI::Range(1U, 64U));
+  cli.add_option("--fast-path", fast_path,
+                 "forward latched streams in the kernel (eBPF) when allowed: true (default) or false");
+  cli.add_option("--fast-path-interface", fast_path_interfaces,
+                 "attach the fast path to this interface (repeatable; default: every interface that is up)");
   cli.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off");
   try {
     cli.parse(argc, argv);
@@ -106,6 +112,8 @@ int run(int argc, char** argv) {
   relay_config.max_port = range.max;
   relay_config.workers = workers;
   relay_config.delete_delay = std::chrono::seconds(30);
+  relay_config.fast_path = fast_path;
+  relay_config.fast_path_config.interfaces = fast_path_interfaces;
   media::RelayRuntime runtime(relay_config, clock);
   media::NgServer server(runtime.controller(), clock);
   if (auto bound = server.bind(*ng_endpoint); !bound.ok()) {
@@ -125,11 +133,17 @@ int run(int argc, char** argv) {
     sigwait(&signals, &sig);
     server.stop();
   });
-  log->info("pinhole-media: ng on {}, relay {} ports {}-{}, {} worker(s)", server.local_endpoint().to_string(),
-            relay_address->to_string(), range.min, range.max, workers);
+  log->info("pinhole-media: ng on {}, relay {} ports {}-{}, {} worker(s), kernel fast path {}",
+            server.local_endpoint().to_string(), relay_address->to_string(), range.min, range.max, workers,
+            runtime.fast_path_description());
   server.serve();
   signal_thread.join();
   log->info("pinhole-media: stopping ({} calls open)", runtime.controller().call_count());
+  if (const media::FastPath* fast = runtime.fast_path()) {
+    media::FastPathCounters c = fast->counters();
+    log->info("pinhole-media: the kernel fast path forwarded {} packets ({} left to user space, {} redirect errors)",
+              c.forwarded, c.passed, c.redirect_errors);
+  }
   // The controller removes its sessions while the workers still run, then the workers stop.
   runtime.shutdown();
   return 0;

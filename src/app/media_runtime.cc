@@ -17,7 +17,7 @@ class BuiltinRuntime final : public MediaRuntime {
  public:
   BuiltinRuntime(const media::RelayRuntimeConfig& config, std::string description) : relay_(config) {
     relay_addresses_.push_back(relay_.advertised());
-    description_ = std::move(description);
+    description_ = std::move(description) + ", kernel fast path " + relay_.fast_path_description();
   }
   void start() override { relay_.start(); }
   void stop() override { relay_.stop(); }
@@ -54,6 +54,7 @@ media::RelayRuntimeConfig builtin_config(const BuiltinRelaySettings& b) {
   c.worker.inactivity_timeout = b.inactivity_timeout;
   c.worker.hold_timeout = b.hold_timeout;
   c.delete_delay = b.delete_delay;
+  c.fast_path = b.fast_path;
   return c;
 }
 

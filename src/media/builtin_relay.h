@@ -48,6 +48,8 @@ class BuiltinRelay final : public proxy::MediaRelay {
   size_t call_count();
   size_t free_ports() { return runtime_.pool().free_count(); }
   size_t port_capacity() { return runtime_.pool().capacity(); }
+  // "on (lo, eth0)" or "off (why)", for the start-up log.
+  std::string fast_path_description() const { return runtime_.fast_path_description(); }
 
  private:
   void tick_loop();

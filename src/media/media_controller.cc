@@ -161,8 +161,10 @@ std::string MediaController::offer(std::string_view cookie, const NgCommand& com
       RelayWorker* worker = workers_[existing->worker];
       auto done = worker->call([worker, key = existing->key, setup, now, side = side] {
         RelaySession* s = worker->find(key);
-        if (s != nullptr) s->leg(side).reset_expected(setup, now);
-        return s != nullptr;
+        if (s == nullptr) return false;
+        s->leg(side).reset_expected(setup, now);
+        worker->refresh_fast_path(key);  // a moved peer must leave the kernel at once
+        return true;
       });
       if (done && *done) {
         relays[i] = sdp::RelayEndpoint{config_.advertised, existing->leg_ports[1 - side]};
@@ -248,8 +250,10 @@ std::string MediaController::answer(std::string_view cookie, const NgCommand& co
     RelayWorker* worker = workers_[stream.worker];
     auto done = worker->call([worker, key = stream.key, setup, now, answering] {
       RelaySession* s = worker->find(key);
-      if (s != nullptr) s->leg(answering).reset_expected(setup, now);
-      return s != nullptr;
+      if (s == nullptr) return false;
+      s->leg(answering).reset_expected(setup, now);
+      worker->refresh_fast_path(key);
+      return true;
     });
     if (done && *done) relays[i] = sdp::RelayEndpoint{config_.advertised, stream.leg_ports[side]};
   }
@@ -327,6 +331,7 @@ std::string MediaController::query(std::string_view cookie, const NgCommand& com
     std::optional<net::Endpoint> peer[2];  // [rtp, rtcp]: learned by latching
     std::optional<net::Endpoint> sdp[2];   // what signaling gave
     LatchState state[2] = {LatchState::kLearning, LatchState::kLearning};
+    bool kernelized[2] = {false, false};  // forwarded by the kernel fast path
   };
   struct Views {
     bool found = false;
@@ -364,6 +369,7 @@ std::string MediaController::query(std::string_view cookie, const NgCommand& com
       RelayWorker* worker = workers_[stream.worker];
       auto views = worker->call([worker, key = stream.key] {
         Views v;
+        worker->refresh_fast_path(key);  // the kernel's counts into the statistics first
         const RelaySession* s = worker->find(key);
         if (s == nullptr) return v;
         v.found = true;
@@ -375,6 +381,7 @@ std::string MediaController::query(std::string_view cookie, const NgCommand& com
             v.legs[leg].peer[k] = latches[k]->peer();
             v.legs[leg].sdp[k] = latches[k]->sdp_peer();
             v.legs[leg].state[k] = latches[k]->state();
+            v.legs[leg].kernelized[k] = worker->kernelized(key, leg, k == 1);
           }
         }
         return v;
@@ -400,6 +407,7 @@ std::string MediaController::query(std::string_view cookie, const NgCommand& com
           if (lv.peer[k]) parts[k]->endpoint = endpoint(*lv.peer[k]);
           if (lv.sdp[k]) parts[k]->advertised_endpoint = endpoint(*lv.sdp[k]);
           if (std::string_view flag = latch_flag(lv.state[k]); !flag.empty()) parts[k]->flags.push_back(flag);
+          if (lv.kernelized[k]) parts[k]->flags.emplace_back("kernelized");  // rtpengine's word
         }
         if (v.found) {
           NgRelayStats relay;

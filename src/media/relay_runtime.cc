@@ -4,15 +4,32 @@
 #include <algorithm>
 
 namespace pinhole::media {
+namespace {
+
+Status open_fast_path(const RelayRuntimeConfig& config, std::unique_ptr<FastPath>& out) {
+  if (!config.fast_path) return Error{404, "turned off in the configuration"};
+  // A wildcard address leaves the source address to routing per packet; the kernel rule needs it.
+  net::Address address = config.interface.unmapped();
+  auto bytes = address.bytes();
+  if (std::all_of(bytes.begin(), bytes.end(), [](uint8_t b) { return b == 0; }))
+    return Error{400, "the relay interface is a wildcard address"};
+  auto opened = FastPath::open(config.fast_path_config);
+  if (!opened) return opened.error();
+  out = std::move(*opened);
+  return {};
+}
+
+}  // namespace
 
 RelayRuntime::RelayRuntime(const RelayRuntimeConfig& config, const Clock& clock)
-    : pool_(config.interface, config.min_port, config.max_port) {
+    : pool_(config.interface, config.min_port, config.max_port), fast_path_status_(open_fast_path(config, fast_path_)) {
   unsigned count = std::max(1U, config.workers);
   std::vector<RelayWorker*> worker_ptrs;
   for (unsigned i = 0; i < count; ++i) {
     workers_.push_back(std::make_unique<RelayWorker>(config.worker, clock, [this](const SessionKey& key) {
       if (auto* c = controller_ptr_.load(); c != nullptr) c->on_session_timeout(key);
     }));
+    if (fast_path_) workers_.back()->enable_fast_path(*fast_path_, config.interface);
     worker_ptrs.push_back(workers_.back().get());
   }
   controller_ =
@@ -22,6 +39,13 @@ RelayRuntime::RelayRuntime(const RelayRuntimeConfig& config, const Clock& clock)
 }
 
 RelayRuntime::~RelayRuntime() { shutdown(); }
+
+std::string RelayRuntime::fast_path_description() const {
+  if (!fast_path_) return "off (" + std::string(fast_path_status_.error().what) + ")";
+  std::string names;
+  for (const auto& name : fast_path_->attached()) names += (names.empty() ? "" : ", ") + name;
+  return "on (" + names + "; bpf program " + std::to_string(fast_path_->program_id()) + ")";
+}
 
 void RelayRuntime::start() {
   if (started_) return;

@@ -15,9 +15,12 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "common/clock.h"
+#include "common/result.h"
+#include "media/fast_path.h"
 #include "media/media_controller.h"
 #include "media/port_pool.h"
 #include "media/relay_worker.h"
@@ -34,6 +37,10 @@ struct RelayRuntimeConfig {
   SessionConfig session;
   RelayWorkerConfig worker;
   Duration delete_delay = std::chrono::seconds(30);
+  // Latched streams forwarded by the kernel (fast_path.h) when it allows (root or CAP_BPF +
+  // CAP_NET_ADMIN, a specific `interface`); otherwise, or when off, all in user space.
+  bool fast_path = true;
+  FastPathConfig fast_path_config;
 };
 
 class RelayRuntime {
@@ -52,10 +59,19 @@ class RelayRuntime {
   // Valid until shutdown(). One thread at a time.
   MediaController& controller() { return *controller_; }
   PortPool& pool() { return pool_; }
+  // The kernel fast path, if it is on; fast_path_status() says why not otherwise (for the log).
+  const FastPath* fast_path() const { return fast_path_.get(); }
+  const Status& fast_path_status() const { return fast_path_status_; }
+  // "on (lo, eth0; bpf program 42)" or "off (why)", for the start-up log (bench/media.sh reads
+  // the program id from it).
+  std::string fast_path_description() const;
   const std::vector<std::unique_ptr<RelayWorker>>& workers() const { return workers_; }
 
  private:
   PortPool pool_;
+  // Before the workers: they hold rules in it until they are destroyed.
+  std::unique_ptr<FastPath> fast_path_;
+  Status fast_path_status_;
   // Read by the workers' timeout callbacks: set while the controller lives.
   std::atomic<MediaController*> controller_ptr_{nullptr};
   std::vector<std::unique_ptr<RelayWorker>> workers_;

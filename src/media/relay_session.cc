@@ -2,6 +2,7 @@
 // relay_session.h).
 #include "media/relay_session.h"
 
+#include <algorithm>
 #include <functional>
 #include <utility>
 
@@ -58,6 +59,21 @@ void SeqTracker::on_packet(uint16_t seq) {
     base_ext_ = max_ext_;
     received_ = 1;
   }
+}
+
+void SeqTracker::absorb(const FastPathSeqState& before, const FastPathSeqState& after) {
+  if (after.received == before.received) return;
+  if (!started_ || after.base_ext != before.base_ext || after.base_ext != base_ext_) {
+    // The other side restarted the count (or we have none): take its state.
+    started_ = after.started;
+    first_ = after.first;
+    base_ext_ = after.base_ext;
+    max_ext_ = after.max_ext;
+    received_ = after.received;
+    return;
+  }
+  received_ += after.received - before.received;
+  max_ext_ = std::max(max_ext_, after.max_ext);
 }
 
 void StreamStats::count(size_t size, std::optional<uint16_t> seq, TimePoint now) {
@@ -147,6 +163,40 @@ std::optional<ForwardAction> RelaySession::on_packet(size_t leg_index, bool on_r
   (rtcp ? stats.rtcp_forwarded : stats.rtp_forwarded).count(data.size(), seq, now);
   if (!rtcp && !out_latch.peer()) ++stats.forwarded_unlatched;
   return ForwardAction{out_rtcp_socket ? out.ports_.rtcp_fd() : out.ports_.rtp_fd(), *destination};
+}
+
+std::optional<FastPathRoute> RelaySession::fast_path_route(size_t leg_index, bool on_rtcp_socket) const {
+  const RelayLeg& in = *legs_[leg_index & 1];
+  const RelayLeg& out = *legs_[(leg_index + 1) & 1];
+  if (on_rtcp_socket && in.rtcp_mux()) return std::nullopt;  // no such socket
+  const Latch& latch = on_rtcp_socket ? in.rtcp_latch_ : in.rtp_latch_;
+  if (latch.state() != LatchState::kLocked || !latch.peer() || latch.asymmetric()) return std::nullopt;
+  // The same choice of outgoing socket and peer as on_packet; RTCP on a muxed port never takes
+  // this path (the kernel leaves it to on_packet), so an RTP socket's packets are RTP here.
+  bool out_rtcp_socket = on_rtcp_socket && !out.rtcp_mux();
+  const Latch& out_latch = out_rtcp_socket ? out.rtcp_latch_ : out.rtp_latch_;
+  if (!out_latch.peer()) return std::nullopt;
+  uint16_t out_port = out_rtcp_socket ? out.ports_.rtcp_port() : out.ports_.rtp_port();
+  return FastPathRoute{*latch.peer(), out_port, *out_latch.peer(), !on_rtcp_socket, in.rtcp_mux()};
+}
+
+void RelaySession::add_fast_path_traffic(size_t leg_index, bool on_rtcp_socket, uint64_t packets, uint64_t bytes,
+                                         uint16_t last_seq, const FastPathSeqState& seq_before,
+                                         const FastPathSeqState& seq_after, TimePoint now) {
+  if (packets == 0) return;
+  LegStats& stats = legs_[leg_index & 1]->stats_;
+  StreamStats& received = on_rtcp_socket ? stats.rtcp_received : stats.rtp_received;
+  StreamStats& forwarded = on_rtcp_socket ? stats.rtcp_forwarded : stats.rtp_forwarded;
+  for (StreamStats* s : {&received, &forwarded}) {
+    s->packets += packets;
+    s->bytes += bytes;
+    s->last_packet = now;
+    // first_seq stays user space's: a stream reaches the kernel only after its first packets.
+    if (!on_rtcp_socket) s->last_seq = last_seq;
+  }
+  if (!on_rtcp_socket) stats.rtp_seq.absorb(seq_before, seq_after);
+  last_activity_ = now;
+  timeout_reported = false;
 }
 
 bool RelaySession::idle(TimePoint now, Duration timeout, Duration hold_timeout) const {

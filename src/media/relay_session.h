@@ -20,6 +20,7 @@
 
 #include "common/clock.h"
 #include "common/result.h"
+#include "media/fast_path.h"
 #include "media/latching.h"
 #include "media/port_pool.h"
 #include "net/address.h"
@@ -56,6 +57,14 @@ class SeqTracker {
   uint64_t expected() const { return started_ ? max_ext_ - base_ext_ + 1 : 0; }
   uint64_t received() const { return received_; }
   uint64_t lost() const { return expected() > received_ ? expected() - received_ : 0; }
+
+  // The tracker's state, handed to the kernel fast path when it takes the stream over.
+  FastPathSeqState state() const { return {started_, first_, base_ext_, max_ext_, received_}; }
+  // Folds in what another tracker counted (the kernel's, which started as a copy of this one):
+  // it moved from `before` to `after` since the last fold. Packets this tracker saw meanwhile
+  // (queued in the socket when the kernel took over) stay counted: the two add up. A restart
+  // the other tracker saw replaces the count, as on_packet would.
+  void absorb(const FastPathSeqState& before, const FastPathSeqState& after);
 
  private:
   bool started_ = false;
@@ -147,6 +156,18 @@ struct ForwardAction {
   net::Endpoint destination;
 };
 
+// Where the kernel may forward one stream of one leg by itself (see fast_path.h): the latched
+// peer it comes from, and the other leg's port and peer it goes to.
+struct FastPathRoute {
+  net::Endpoint source;
+  uint16_t out_port = 0;
+  net::Endpoint destination;
+  bool rtp = true;  // arrives on the leg's RTP socket (false: its RTCP socket)
+  bool rtcp_mux = false;
+
+  friend bool operator==(const FastPathRoute&, const FastPathRoute&) = default;
+};
+
 class RelaySession {
  public:
   // Allocates both legs' ports from `pool` (which must outlive the session). Port exhaustion:
@@ -162,6 +183,18 @@ class RelaySession {
   // Applies latching and counts; returns where to send it, or nothing when it is dropped.
   std::optional<ForwardAction> on_packet(size_t leg_index, bool on_rtcp_socket, const net::Endpoint& source,
                                          std::span<const uint8_t> data, TimePoint now);
+
+  // The stream arriving on leg `leg_index`'s RTP socket (`on_rtcp_socket` false) or RTCP socket
+  // may go through the kernel only when user space would forward every packet from one source
+  // to one fixed destination without learning anything more: the leg is locked to a peer (not
+  // asymmetric) and the other leg has a learned peer (so the packet would not count as
+  // forwarded_unlatched). Otherwise none, and any rule for it must go.
+  std::optional<FastPathRoute> fast_path_route(size_t leg_index, bool on_rtcp_socket) const;
+  // Counts what the kernel forwarded on that stream since the last call (`packets`, `bytes`, the
+  // last sequence number, the RTP tracker's move from `seq_before` to `seq_after`) as user
+  // space would have: received and forwarded, activity at `now`.
+  void add_fast_path_traffic(size_t leg_index, bool on_rtcp_socket, uint64_t packets, uint64_t bytes, uint16_t last_seq,
+                             const FastPathSeqState& seq_before, const FastPathSeqState& seq_after, TimePoint now);
 
   TimePoint last_activity() const { return last_activity_; }
   // True when no packet arrived for `timeout` (`hold_timeout` if a leg is on hold).

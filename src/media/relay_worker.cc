@@ -57,7 +57,46 @@ RelayWorker::RelayWorker(RelayWorkerConfig config, const Clock& clock, TimeoutCa
   }
 }
 
-RelayWorker::~RelayWorker() { stop(); }
+RelayWorker::~RelayWorker() {
+  stop();
+  // Rules outlive nothing they point at: the sessions' ports go back to the pool now.
+  TimePoint now = clock_.now();
+  for (auto& [key, entry] : sessions_) clear_fast_path(*entry, now);
+}
+
+void RelayWorker::enable_fast_path(FastPath& fast_path, const net::Address& local) {
+  fast_path_ = &fast_path;
+  fast_path_local_ = local;
+}
+
+void RelayWorker::reconcile_fast_path(Entry& entry, TimePoint now) {
+  if (fast_path_ == nullptr || entry.closed) return;
+  FastPathTally tally;
+  entry.fast.reconcile(*fast_path_, fast_path_local_, *entry.session, now, tally);
+  if (tally.installed != 0) counters_.fast_path_installed.fetch_add(tally.installed, std::memory_order_relaxed);
+  if (tally.removed != 0) counters_.fast_path_removed.fetch_add(tally.removed, std::memory_order_relaxed);
+  if (tally.errors != 0) counters_.fast_path_errors.fetch_add(tally.errors, std::memory_order_relaxed);
+}
+
+void RelayWorker::clear_fast_path(Entry& entry, TimePoint now) {
+  if (fast_path_ == nullptr || !entry.fast.active()) return;
+  FastPathTally tally;
+  entry.fast.clear(*fast_path_, *entry.session, now, tally);
+  counters_.fast_path_removed.fetch_add(tally.removed, std::memory_order_relaxed);
+}
+
+bool RelayWorker::kernelized(const SessionKey& key, size_t leg, bool rtcp_socket) const {
+  auto it = sessions_.find(key);
+  return it != sessions_.end() && it->second->fast.installed(leg, rtcp_socket);
+}
+
+void RelayWorker::refresh_fast_path(const SessionKey& key) {
+  auto it = sessions_.find(key);
+  if (fast_path_ == nullptr || it == sessions_.end()) return;
+  TimePoint now = clock_.now();
+  it->second->fast.sync(*fast_path_, *it->second->session, now);
+  reconcile_fast_path(*it->second, now);
+}
 
 void RelayWorker::start() {
   stopping_ = false;
@@ -121,6 +160,8 @@ void RelayWorker::sweep(TimePoint now) {
   std::vector<SessionKey> idle;
   for (auto& [key, entry] : sessions_) {
     RelaySession& s = *entry->session;
+    // The kernel's counts first: its traffic is activity too.
+    if (fast_path_ != nullptr && entry->fast.active()) entry->fast.sync(*fast_path_, s, now);
     if (!s.timeout_reported && s.idle(now, config_.inactivity_timeout, config_.hold_timeout)) {
       s.timeout_reported = true;
       idle.push_back(key);
@@ -199,6 +240,9 @@ void RelayWorker::on_readable(SocketRef& ref) {
       ++out;
     }
     if (out > 0) flush(out_fd, out, stats);
+    // Whatever latching decided in this batch may let the kernel take a stream over (or must
+    // take one back).
+    reconcile_fast_path(entry, now);
     if (static_cast<size_t>(n) < in_msgs_.size()) return;  // drained
   }
 }
@@ -247,6 +291,7 @@ bool RelayWorker::remove_session(const SessionKey& key) {
   auto it = sessions_.find(key);
   if (it == sessions_.end()) return false;
   unwatch(*it->second);
+  clear_fast_path(*it->second, clock_.now());
   it->second->closed = true;
   // Freed (sockets closed, ports back to the pool) after the current batch of events, which
   // may still point at it.

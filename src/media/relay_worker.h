@@ -38,8 +38,10 @@
 
 #include "common/clock.h"
 #include "common/result.h"
+#include "media/fast_path.h"
 #include "media/port_pool.h"
 #include "media/relay_session.h"
+#include "media/session_fast_path.h"
 
 namespace pinhole::media {
 
@@ -60,6 +62,10 @@ struct RelayWorkerCounters {
   std::atomic<uint64_t> send_errors{0};
   std::atomic<uint64_t> truncated{0};
   std::atomic<uint64_t> timeouts_reported{0};
+  // Kernel fast path rules (fast_path.h) this worker installed, removed, or failed to install.
+  std::atomic<uint64_t> fast_path_installed{0};
+  std::atomic<uint64_t> fast_path_removed{0};
+  std::atomic<uint64_t> fast_path_errors{0};
 };
 
 class RelayWorker {
@@ -72,6 +78,10 @@ class RelayWorker {
   ~RelayWorker();
   RelayWorker(const RelayWorker&) = delete;
   RelayWorker& operator=(const RelayWorker&) = delete;
+
+  // Hands latched streams to the kernel (fast_path.h). Before start(); `fast_path` must outlive
+  // the worker; `local` is the address the relay sockets are bound to (not a wildcard).
+  void enable_fast_path(FastPath& fast_path, const net::Address& local);
 
   void start();
   void stop();
@@ -88,6 +98,13 @@ class RelayWorker {
   bool remove_session(const SessionKey& key);
   RelaySession* find(const SessionKey& key);
   size_t session_count() const { return sessions_.size(); }
+  // After changing a session from outside the packet path (new SDP through find()), and before
+  // reading its statistics: folds in what the kernel counted and makes the kernel's rules match
+  // the session's latching again. Nothing without a fast path.
+  void refresh_fast_path(const SessionKey& key);
+  // Whether the kernel forwards the stream arriving on leg `leg`'s RTP or RTCP socket (ng
+  // `query` shows it as rtpengine does: the stream flag "kernelized").
+  bool kernelized(const SessionKey& key, size_t leg, bool rtcp_socket) const;
 
   const RelayWorkerCounters& counters() const { return counters_; }
 
@@ -102,6 +119,7 @@ class RelayWorker {
   struct Entry {
     std::unique_ptr<RelaySession> session;
     std::array<SocketRef, 4> refs{};
+    SessionFastPath fast;
     bool closed = false;
   };
 
@@ -111,10 +129,14 @@ class RelayWorker {
   void flush(int fd, size_t count, LegStats& stats);
   Status watch(int fd, SocketRef* ref);
   void unwatch(Entry& entry);
+  void reconcile_fast_path(Entry& entry, TimePoint now);
+  void clear_fast_path(Entry& entry, TimePoint now);
 
   RelayWorkerConfig config_;
   const Clock& clock_;
   TimeoutCallback on_timeout_;
+  FastPath* fast_path_ = nullptr;
+  net::Address fast_path_local_;
   UniqueFd epoll_;
   UniqueFd wake_;
 

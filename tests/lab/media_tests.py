@@ -402,6 +402,9 @@ def check_call_media(lab, relay, call, res, query):
                f"{role}'s leg latched to {endpoint}, the NAT used {mapping}")
         expect(mapping[0] == PUBLIC[role], f"{role}'s NAT mapped it to {mapping}")
         expect("confirmed" in leg.get("flags", []), f"{role}'s leg is not locked: {leg}")
+        # The lab runs as root, so the relay's eBPF fast path is on: a locked leg whose peer's
+        # leg is locked too is forwarded by the kernel (rtpengine's flag word).
+        expect("kernelized" in leg.get("flags", []), f"{role}'s leg is not in the kernel fast path: {leg}")
 
         step(f"no clipping on {role}'s leg: the first packet it sent was the first forwarded")
         relay_stats = leg.get("relay", {})
@@ -457,6 +460,20 @@ def media_kamailio_call(lab, args):
         dropped = rtp_stream(query, tag)["relay"].get("dropped foreign")
         expect(dropped == 0, f"{role}'s leg dropped {dropped} foreign packets in a clean call")
     hang_up_and_check_freed(lab, relay, call)
+    check_kernel_forwarded(relay)
+
+
+def check_kernel_forwarded(relay):
+    """The kernel fast path really carried packets between the NATs (FIB lookup, MAC rewrite,
+    redirect out of wan0): pinhole-media prints its program's counters when it stops."""
+    step("the kernel fast path forwarded the latched packets (pinhole-media's exit report)")
+    relay.proc.stop()
+    m = re.search(r"fast path forwarded (\d+) packets \((\d+) left to user space, (\d+) redirect errors\)",
+                  relay.proc.stderr())
+    expect(m is not None, f"no fast path report in pinhole-media's log: {relay.proc.stderr()[-1500:]}")
+    forwarded, passed, errors = (int(g) for g in m.groups())
+    print(f"    kernel: forwarded {forwarded}, left to user space {passed}, redirect errors {errors}", flush=True)
+    expect(forwarded > 0 and errors == 0, f"the kernel forwarded {forwarded} packets, {errors} redirect errors")
 
 
 @test("kamailio", "kamcmd", "conntrack", "ss")

@@ -32,6 +32,7 @@ RelayRuntimeConfig relay_config() {
   c.max_port = static_cast<uint16_t>(min_port() + 2 * kPairs - 1);
   c.workers = 1;
   c.delete_delay = std::chrono::seconds(0);
+  c.fast_path_config.interfaces = {"lo"};  // as root the kernel fast path runs: loopback only
   return c;
 }
 

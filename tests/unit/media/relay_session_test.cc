@@ -63,6 +63,57 @@ TEST(SeqTracker, BigJumpRestartsTheCount) {
   EXPECT_EQ(t.lost(), 0U);
 }
 
+// The kernel's tracker starts as a copy of user space's and counts what the kernel forwards,
+// while user space still counts what was queued in its socket: folded together they must equal
+// one tracker that saw every packet.
+TEST(SeqTracker, AbsorbAddsWhatTheKernelCountedToWhatUserSpaceSawMeanwhile) {
+  SeqTracker user;
+  SeqTracker all;
+  for (uint16_t s = 100; s < 110; ++s) {
+    user.on_packet(s);
+    all.on_packet(s);
+  }
+  SeqTracker kernel;  // restored from user.state(): the same numbers
+  for (uint16_t s = 100; s < 110; ++s) kernel.on_packet(s);
+  ASSERT_EQ(kernel.state().max_ext, user.state().max_ext);
+  FastPathSeqState handed = kernel.state();
+  for (uint16_t s : std::initializer_list<uint16_t>{113, 114, 116, 117}) {  // 115 lost
+    kernel.on_packet(s);
+    all.on_packet(s);
+  }
+  for (uint16_t s : std::initializer_list<uint16_t>{110, 111, 112}) {  // queued before the handover
+    user.on_packet(s);
+    all.on_packet(s);
+  }
+  user.absorb(handed, kernel.state());
+  EXPECT_EQ(user.expected(), all.expected());
+  EXPECT_EQ(user.received(), all.received());
+  EXPECT_EQ(user.lost(), all.lost());
+  EXPECT_EQ(user.highest(), all.highest());
+  // A second fold adds only what is new.
+  FastPathSeqState before = kernel.state();
+  kernel.on_packet(118);
+  all.on_packet(118);
+  user.absorb(before, kernel.state());
+  EXPECT_EQ(user.received(), all.received());
+  EXPECT_EQ(user.lost(), all.lost());
+  // Nothing new: nothing changes.
+  user.absorb(kernel.state(), kernel.state());
+  EXPECT_EQ(user.received(), all.received());
+}
+
+TEST(SeqTracker, AbsorbTakesTheKernelsCountAfterTheSourceRestarted) {
+  SeqTracker user;
+  for (uint16_t s = 100; s < 105; ++s) user.on_packet(s);
+  SeqTracker kernel = user;
+  FastPathSeqState handed = kernel.state();
+  for (uint16_t s = 40000; s < 40004; ++s) kernel.on_packet(s);  // restarted far away
+  user.absorb(handed, kernel.state());
+  EXPECT_EQ(user.received(), kernel.received());
+  EXPECT_EQ(user.expected(), kernel.expected());
+  EXPECT_EQ(user.highest(), 40003);
+}
+
 class RelaySessionTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -225,6 +276,67 @@ TEST_F(RelaySessionTest, SessionDefaultsApplyUnderTheLegFlags) {
   EXPECT_FALSE((*s)->leg(0).rtp_latch().asymmetric());
   EXPECT_TRUE((*s)->leg(1).rtp_latch().strict_source());
   EXPECT_TRUE((*s)->leg(1).rtp_latch().asymmetric());
+}
+
+// The kernel may take a stream only while user space would send every packet from one source
+// to one place without learning anything: the leg locked, the other leg's peer learned.
+TEST_F(RelaySessionTest, FastPathRouteOnlyOnceBothSidesOfAStreamAreLatched) {
+  EXPECT_FALSE(session->fast_path_route(0, false));
+  ASSERT_TRUE(session->on_packet(0, false, ep("127.0.0.1:40000"), rtp(1), kT0));
+  EXPECT_FALSE(session->fast_path_route(0, false)) << "leg B has no learned peer yet (its SDP address only)";
+  EXPECT_FALSE(session->fast_path_route(1, false));
+  ASSERT_TRUE(session->on_packet(1, false, ep("127.0.0.1:41000"), rtp(1), kT0));
+  auto a_to_b = session->fast_path_route(0, false);
+  ASSERT_TRUE(a_to_b);
+  EXPECT_EQ(a_to_b->source, ep("127.0.0.1:40000"));
+  EXPECT_EQ(a_to_b->out_port, session->leg(1).ports().rtp_port());
+  EXPECT_EQ(a_to_b->destination, ep("127.0.0.1:41000"));
+  EXPECT_TRUE(a_to_b->rtp);
+  EXPECT_FALSE(a_to_b->rtcp_mux);
+  auto b_to_a = session->fast_path_route(1, false);
+  ASSERT_TRUE(b_to_a);
+  EXPECT_EQ(b_to_a->out_port, session->leg(0).ports().rtp_port());
+  EXPECT_EQ(b_to_a->destination, ep("127.0.0.1:40000"));
+  EXPECT_TRUE(b_to_a->rtcp_mux) << "leg B muxes: its RTCP must stay in user space";
+  EXPECT_FALSE(session->fast_path_route(1, true)) << "a muxed leg has no RTCP socket";
+  // Leg A's RTCP socket: not latched yet.
+  EXPECT_FALSE(session->fast_path_route(0, true));
+  ASSERT_TRUE(session->on_packet(0, true, ep("127.0.0.1:40001"), rtcp_rr(), kT0));
+  auto a_rtcp = session->fast_path_route(0, true);
+  ASSERT_TRUE(a_rtcp);
+  EXPECT_FALSE(a_rtcp->rtp);
+  EXPECT_EQ(a_rtcp->out_port, session->leg(1).ports().rtp_port()) << "into B's muxed socket";
+  EXPECT_EQ(a_rtcp->destination, ep("127.0.0.1:41000"));
+
+  // New SDP for leg B: it learns again, so neither direction may stay in the kernel.
+  LegSetup moved;
+  moved.sdp_rtp = ep("127.0.0.1:6000");
+  moved.signaling_ip = ip("127.0.0.1");
+  moved.rtcp_mux = true;
+  session->leg(1).reset_expected(moved, kT0 + seconds(1));
+  EXPECT_FALSE(session->fast_path_route(0, false));
+  EXPECT_FALSE(session->fast_path_route(1, false));
+}
+
+TEST_F(RelaySessionTest, FastPathTrafficCountsAsForwardedActivity) {
+  ASSERT_TRUE(session->on_packet(0, false, ep("127.0.0.1:40000"), rtp(10), kT0));
+  FastPathSeqState before = session->leg(0).stats().rtp_seq.state();
+  SeqTracker kernel;
+  kernel.on_packet(10);
+  for (uint16_t s = 11; s < 16; ++s) kernel.on_packet(s);
+  session->timeout_reported = true;
+  session->add_fast_path_traffic(0, false, 5, 5U * 32, 15, before, kernel.state(), kT0 + seconds(20));
+  const LegStats& st = session->leg(0).stats();
+  EXPECT_EQ(st.rtp_received.packets, 6U);
+  EXPECT_EQ(st.rtp_forwarded.packets, 6U);
+  EXPECT_EQ(st.rtp_received.bytes, 32U * 6);
+  EXPECT_EQ(st.rtp_received.first_seq, 10);
+  EXPECT_EQ(st.rtp_forwarded.last_seq, 15);
+  EXPECT_EQ(st.rtp_seq.received(), 6U);
+  EXPECT_EQ(st.rtp_seq.lost(), 0U);
+  EXPECT_EQ(session->last_activity(), kT0 + seconds(20));
+  EXPECT_FALSE(session->timeout_reported);
+  EXPECT_FALSE(session->idle(kT0 + seconds(70), seconds(60), seconds(3600)));
 }
 
 }  // namespace

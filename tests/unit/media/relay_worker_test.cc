@@ -11,6 +11,8 @@
 #include <array>
 #include <vector>
 
+#include "media/fast_path.h"
+
 namespace pinhole::media {
 namespace {
 
@@ -42,13 +44,16 @@ class Phone {
     ASSERT_EQ(::sendto(fd_.get(), data.data(), data.size(), 0, reinterpret_cast<sockaddr*>(&ss), len),
               static_cast<ssize_t>(data.size()));
   }
-  // Next datagram, or empty when none came before the deadline.
-  std::vector<uint8_t> receive(std::chrono::milliseconds wait) const {
+  // Next datagram, or empty when none came before the deadline; `from` gets its source.
+  std::vector<uint8_t> receive(std::chrono::milliseconds wait, net::Endpoint* from = nullptr) const {
     pollfd p{fd_.get(), POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return {};
     std::vector<uint8_t> buf(2048);
-    ssize_t n = ::recv(fd_.get(), buf.data(), buf.size(), MSG_DONTWAIT);
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    ssize_t n = ::recvfrom(fd_.get(), buf.data(), buf.size(), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&ss), &len);
     buf.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    if (from != nullptr && n > 0) *from = *net::Endpoint::from_sockaddr(ss, len);
     return buf;
   }
   bool nothing_pending() const { return receive(milliseconds(0)).empty(); }
@@ -275,6 +280,103 @@ TEST_F(RelayWorkerTest, DuplicateKeyIsRefused) {
   EXPECT_EQ(s.error().status, 409);
   EXPECT_TRUE(worker.remove_session(key));
   EXPECT_FALSE(worker.remove_session(key));
+}
+
+// With the kernel fast path: once both legs are latched, their RTP goes through the kernel (the
+// worker reads nothing more), arrives from the relay's ports with every packet, the statistics
+// still count every packet, a foreign source still reaches user space and is dropped there, and
+// deleting the session takes its rules out of the kernel. Loading eBPF needs root: CI runs as
+// root, so there the test always runs.
+TEST_F(RelayWorkerTest, LatchedStreamsMoveToTheKernelFastPathAndBack) {
+  if (::geteuid() != 0) GTEST_SKIP() << "loading the eBPF fast path needs root";
+  auto opened = FastPath::open(FastPathConfig{{"lo"}, 1024});
+  ASSERT_TRUE(opened.ok()) << opened.error().what;
+  FastPath& fast_path = **opened;
+
+  Phone a;
+  Phone b;
+  Phone attacker;
+  LegSetup leg_a;
+  leg_a.sdp_rtp = net::Endpoint{*net::Address::parse("192.0.2.1"), 27910};  // NATed: its SDP lies
+  leg_a.signaling_ip = loopback();
+  leg_a.rtcp_mux = true;
+  LegSetup leg_b;
+  leg_b.sdp_rtp = b.endpoint();
+  leg_b.signaling_ip = loopback();
+  leg_b.rtcp_mux = true;
+  SessionKey key{"call-fast", "from-tag", ""};
+  auto created = RelaySession::create(key, pool, leg_a, leg_b, SessionConfig{}, clock.now());
+  ASSERT_TRUE(created.ok()) << created.error().what;
+  const uint16_t a_port = (*created)->leg(0).ports().rtp_port();
+  const uint16_t b_port = (*created)->leg(1).ports().rtp_port();
+
+  RelayWorker worker(RelayWorkerConfig{}, clock, nullptr);
+  worker.enable_fast_path(fast_path, loopback());
+  ASSERT_TRUE(worker.add_session(std::move(*created)).ok());
+  worker.start();
+
+  // One packet each way in user space: both legs latch, and the kernel takes both directions.
+  a.send(rtp(500, 0xaa), a_port);
+  ASSERT_EQ(b.receive(kDeadline).size(), 172U);
+  b.send(rtp(9000, 0xbb), b_port);
+  ASSERT_EQ(a.receive(kDeadline).size(), 172U);
+  ASSERT_TRUE(eventually(worker, [&] { return fast_path.rule_count() == 2; }));
+  EXPECT_EQ(worker.counters().fast_path_installed.load(), 2U);
+  const uint64_t read_by_worker = worker.counters().received.load();
+
+  constexpr int kCount = 300;
+  for (int i = 1; i <= kCount; ++i) {
+    a.send(rtp(static_cast<uint16_t>(500 + i), 0xaa), a_port);
+    b.send(rtp(static_cast<uint16_t>(9000 + i), 0xbb), b_port);
+    if (i % 20 == 0) {
+      for (int j = i - 19; j <= i; ++j) {
+        net::Endpoint from;
+        auto at_b = b.receive(kDeadline, &from);
+        ASSERT_EQ(at_b.size(), 172U) << "packet " << j << " lost";
+        EXPECT_EQ(seq_of(at_b), static_cast<uint16_t>(500 + j));
+        EXPECT_EQ(from, (net::Endpoint{loopback(), b_port})) << "must come from the relay's port for B";
+        auto at_a = a.receive(kDeadline, &from);
+        ASSERT_EQ(at_a.size(), 172U) << "packet " << j << " lost";
+        EXPECT_EQ(seq_of(at_a), static_cast<uint16_t>(9000 + j));
+        EXPECT_EQ(from, (net::Endpoint{loopback(), a_port}));
+      }
+    }
+  }
+  EXPECT_EQ(worker.counters().received.load(), read_by_worker) << "the kernel forwarded them, not the worker";
+  EXPECT_GE(fast_path.counters().forwarded, 2U * kCount);
+
+  // RTP Bleed is still user space's to drop: the kernel rule matches the latched peer only.
+  constexpr int kBleed = 10;
+  for (int i = 0; i < kBleed; ++i) attacker.send(rtp(static_cast<uint16_t>(i), 0xee), a_port);
+  ASSERT_TRUE(eventually(worker, [&] { return worker.find(key)->leg(0).stats().dropped_foreign == kBleed; }));
+  EXPECT_TRUE(b.nothing_pending());
+
+  // The statistics hold every packet, the kernel's folded in.
+  auto stats = worker.call([&] {
+    worker.refresh_fast_path(key);
+    RelaySession* s = worker.find(key);
+    return std::array<LegStats, 2>{s->leg(0).stats(), s->leg(1).stats()};
+  });
+  ASSERT_TRUE(stats.ok());
+  for (const LegStats& st : *stats) {
+    EXPECT_EQ(st.rtp_received.packets, kCount + 1U);
+    EXPECT_EQ(st.rtp_forwarded.packets, kCount + 1U);
+    EXPECT_EQ(st.rtp_received.bytes, (kCount + 1U) * 172);
+    EXPECT_EQ(st.rtp_seq.received(), kCount + 1U);
+    EXPECT_EQ(st.rtp_seq.lost(), 0U);
+  }
+  EXPECT_EQ((*stats)[0].rtp_forwarded.first_seq, 500);
+  EXPECT_EQ((*stats)[0].rtp_forwarded.last_seq, 500 + kCount);
+  EXPECT_EQ((*stats)[1].rtp_forwarded.last_seq, 9000 + kCount);
+
+  // Deleting the session takes its rules out of the kernel before its ports go back.
+  auto removed = worker.call([&] { return worker.remove_session(key); });
+  ASSERT_TRUE(removed.ok() && *removed);
+  EXPECT_EQ(fast_path.rule_count(), 0U);
+  EXPECT_EQ(worker.counters().fast_path_removed.load(), 2U);
+  a.send(rtp(1, 0xaa), a_port);
+  EXPECT_TRUE(b.receive(milliseconds(200)).empty());
+  worker.stop();
 }
 
 }  // namespace
