@@ -12,13 +12,10 @@ namespace {
 template <typename M>
 constexpr bool kIsServer = std::is_same_v<M, InviteServer> || std::is_same_v<M, NonInviteServer>;
 
-bool later(const auto& a, const auto& b) { return a.deadline != b.deadline ? a.deadline > b.deadline : a.seq > b.seq; }
-
 }  // namespace
 
 TransactionTable::CallScope::~CallScope() {
   if (--table_.depth_ != 0) return;
-  table_.prune_stale_timers();
   table_.graveyard_.clear();
   table_.released_.clear();
 }
@@ -161,13 +158,15 @@ void TransactionTable::advance(TimePoint now) {
   assert(depth_ == 0 && "entry points are not re-entrant");
   CallScope scope(*this);
   drain_transport_errors(now);
-  while (!timer_heap_.empty() && timer_heap_.front().deadline <= now) {
-    const TimerEntry t = timer_heap_.front();
-    pop_timer();
-    if (is_stale(t)) continue;
-    Entry& e = *find(t.txn);
-    Output out = std::visit([&](auto& m) { return m.on_timer(t.timer); }, e.machine);
-    apply(e, out, now, nullptr);
+  while (auto t = wheel_.pop_expired(now)) {
+    Entry* e = find(t->id);
+    // Retiring a transaction cancels its timers, so a firing always has its transaction.
+    assert(e != nullptr);
+    if (e == nullptr) continue;
+    const auto timer = static_cast<TimerName>(t->tag);
+    e->timers[t->tag] = TimerWheel::kNoNode;
+    Output out = std::visit([&](auto& m) { return m.on_timer(timer); }, e->machine);
+    apply(*e, out, now, nullptr);
     drain_transport_errors(now);
   }
 }
@@ -180,8 +179,7 @@ void TransactionTable::transport_error(TransactionId txn, TimePoint now) {
 }
 
 std::optional<TimePoint> TransactionTable::next_deadline() const {
-  std::optional<TimePoint> next;
-  if (!timer_heap_.empty()) next = timer_heap_.front().deadline;
+  std::optional<TimePoint> next = wheel_.next_deadline();
   for (const auto& pending : pending_errors_)
     if (!next || pending.second < *next) next = pending.second;
   return next;
@@ -253,9 +251,10 @@ std::string_view TransactionTable::state(TransactionId txn) const {
 void TransactionTable::apply(Entry& e, const Output& out, TimePoint now, sip::MessagePtr* message,
                              TransactionId cancelled) {
   for (const TimerChange& change : out.timers) {
-    uint32_t& generation = e.timer_generation[static_cast<size_t>(change.timer)];
-    ++generation;
-    if (change.start) push_timer({now + change.after, next_timer_seq_++, e.id, generation, change.timer});
+    const auto tag = static_cast<uint16_t>(change.timer);
+    uint32_t& node = e.timers[tag];
+    if (node != TimerWheel::kNoNode) wheel_.cancel(node, e.id, tag);  // a stop, or a restart
+    node = change.start ? wheel_.schedule(now, now + change.after, e.id, tag).index : TimerWheel::kNoNode;
   }
   for (std::string_view bytes : out.sends) {
     if (transport_.send(e.id, e.context, bytes)) continue;
@@ -302,6 +301,10 @@ void TransactionTable::apply(Entry& e, const Output& out, TimePoint now, sip::Me
 
 void TransactionTable::retire(Entry& e) {
   const TransactionId id = e.id;
+  for (size_t tag = 0; tag < kTimerCount; ++tag) {
+    if (e.timers[tag] != TimerWheel::kNoNode) wheel_.cancel(e.timers[tag], id, static_cast<uint16_t>(tag));
+    e.timers[tag] = TimerWheel::kNoNode;
+  }
   const bool server = std::visit([](const auto& m) { return kIsServer<std::decay_t<decltype(m)>>; }, e.machine);
   (server ? server_keys_ : client_keys_).erase(e.key);
   auto it = entries_.find(id);
@@ -321,25 +324,6 @@ void TransactionTable::drain_transport_errors(TimePoint now) {
       apply(*e, out, now, nullptr);
     }
   }
-}
-
-void TransactionTable::push_timer(const TimerEntry& t) {
-  timer_heap_.push_back(t);
-  std::push_heap(timer_heap_.begin(), timer_heap_.end(), [](const auto& a, const auto& b) { return later(a, b); });
-}
-
-void TransactionTable::pop_timer() {
-  std::pop_heap(timer_heap_.begin(), timer_heap_.end(), [](const auto& a, const auto& b) { return later(a, b); });
-  timer_heap_.pop_back();
-}
-
-bool TransactionTable::is_stale(const TimerEntry& t) const {
-  const Entry* e = find(t.txn);
-  return e == nullptr || e->timer_generation[static_cast<size_t>(t.timer)] != t.generation;
-}
-
-void TransactionTable::prune_stale_timers() {
-  while (!timer_heap_.empty() && is_stale(timer_heap_.front())) pop_timer();
 }
 
 }  // namespace pinhole::txn

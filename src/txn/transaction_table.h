@@ -41,6 +41,7 @@
 #include "txn/invite_server.h"
 #include "txn/non_invite_client.h"
 #include "txn/non_invite_server.h"
+#include "txn/timer_wheel.h"
 
 namespace pinhole::txn {
 
@@ -142,7 +143,12 @@ class TransactionTable {
   // An asynchronous transport error for `txn` (a connection that failed after send() returned).
   void transport_error(TransactionId txn, TimePoint now);
 
-  // When advance() next has work to do; nullopt when no timer runs.
+  // When advance() next has work to do, or slightly earlier; nullopt when no timer runs. Never
+  // later than the earliest timer: exact unless that timer's wheel slot lost its earliest timer to
+  // a stop, in which case it is earlier and the advance() there is a spurious wake-up that fires
+  // nothing (TimerWheel::next_deadline). After advance(now) it is later than `now` unless a
+  // transport error is pending, so a loop that sleeps until it never spins. O(1): the event loop
+  // asks after every message.
   std::optional<TimePoint> next_deadline() const;
 
   // --- TU calls (never call the TU back) ---
@@ -174,21 +180,18 @@ class TransactionTable {
   struct Entry {
     template <typename M, typename... Args>
     Entry(TransactionId i, std::string k, uint64_t c, std::in_place_type_t<M> type, Args&&... args)
-        : id(i), key(std::move(k)), context(c), machine(type, std::forward<Args>(args)...) {}
+        : id(i), key(std::move(k)), context(c), machine(type, std::forward<Args>(args)...) {
+      timers.fill(TimerWheel::kNoNode);
+    }
     TransactionId id;
     std::string key;  // the maps' keys are views of this
     uint64_t context;
     Machine machine;
-    // Bumped by every start and stop of a timer; a queued firing with an older number is stale.
-    std::array<uint32_t, kTimerCount> timer_generation{};
-  };
-
-  struct TimerEntry {
-    TimePoint deadline{};
-    uint64_t seq = 0;  // FIFO among equal deadlines
-    TransactionId txn = kNoTransaction;
-    uint32_t generation = 0;
-    TimerName timer = TimerName::kA;
+    // The wheel nodes of the running timers, by TimerName (kNoNode: not running); cancelled when
+    // stopped, restarted or retired, so the wheel never holds a timer of a dead transaction. An
+    // index, not a Handle: the wheel checks (id, TimerName) instead, and 4 bytes a timer keep the
+    // entry as small as the heap's generation counters did.
+    std::array<uint32_t, kTimerCount> timers{};
   };
 
   // Counts nested table calls: the graveyard is emptied when the outermost returns.
@@ -212,16 +215,11 @@ class TransactionTable {
              TransactionId cancelled = kNoTransaction);
   void retire(Entry& e);
   void drain_transport_errors(TimePoint now);
-  void push_timer(const TimerEntry& t);
-  void pop_timer();
-  void prune_stale_timers();
-  bool is_stale(const TimerEntry& t) const;
 
   TimerConfig timers_;
   TransactionTransport& transport_;
   TransactionUser& tu_;
   TransactionId next_id_ = 1;
-  uint64_t next_timer_seq_ = 0;
   int depth_ = 0;
 
   absl::flat_hash_map<TransactionId, std::unique_ptr<Entry>> entries_;
@@ -234,9 +232,10 @@ class TransactionTable {
   };
   absl::flat_hash_map<std::string_view, TransactionId, KeyHash> server_keys_;
   absl::flat_hash_map<std::string_view, TransactionId, KeyHash> client_keys_;
-  // Min-heap on (deadline, seq). Stopped timers and those of dead transactions stay until they
-  // reach the top (at most 64*T1), where they are skipped: cheaper than erasing from the middle.
-  std::vector<TimerEntry> timer_heap_;
+  // Every running timer (id: the transaction, tag: the TimerName), fired in (deadline, start
+  // order) order as the heap it replaced did. Stopped timers are removed at once (issue 3: the
+  // heap's lazily deleted ones grew it to ~10 MB under load).
+  TimerWheel wheel_;
   std::vector<std::pair<TransactionId, TimePoint>> pending_errors_;
   std::vector<std::unique_ptr<Entry>> graveyard_;
   std::vector<sip::MessagePtr> released_;  // requests machines gave back, freed with the graveyard
