@@ -149,36 +149,36 @@ namespace {
 constexpr auto kEarliestFirst = [](const auto& a, const auto& b) { return a.first > b.first; };
 }  // namespace
 
-void EdgeProxy::start_timer_c(TransactionId branch) {
+void EdgeProxy::start_timer_c(TxnRecord& branch, uint64_t handle) {
   TimePoint deadline = now() + std::chrono::seconds(shared_.config.timer_c_seconds);
-  timer_c_[branch] = deadline;
-  timer_c_heap_.emplace_back(deadline, branch);
+  branch.timer_c = deadline;
+  branch.timer_c_running = true;
+  timer_c_heap_.emplace_back(deadline, handle);
   std::push_heap(timer_c_heap_.begin(), timer_c_heap_.end(), kEarliestFirst);
 }
 
 void EdgeProxy::fire_timer_c(TimePoint t) {
   while (!timer_c_heap_.empty() && timer_c_heap_.front().first <= t) {
-    auto [deadline, txn] = timer_c_heap_.front();
+    auto [deadline, handle] = timer_c_heap_.front();
     std::pop_heap(timer_c_heap_.begin(), timer_c_heap_.end(), kEarliestFirst);
     timer_c_heap_.pop_back();
-    auto live = timer_c_.find(txn);
-    if (live == timer_c_.end() || live->second != deadline) continue;  // restarted or finished
-    timer_c_.erase(live);
-    auto it = branch_call_.find(txn);
-    if (it == branch_call_.end()) continue;
-    Call& call = *it->second;
-    for (auto& b : call.branches) {
-      if (b.txn != txn || b.done) continue;
-      reject(Drop::kTimerC, call.source.remote, "INVITE branch without a final answer at Timer C: 408");
-      cancel_branch(call, b);  // CANCEL now if it rang; else when (if) it does
-      branch_final(call, b, 408, {});
-    }
+    TxnRecord* rec = record_at(handle);
+    // Restarted, or its transaction ended (the record is freed, or reused under a new handle).
+    if (rec == nullptr || !rec->timer_c_running || rec->timer_c != deadline) continue;
+    rec->timer_c_running = false;
+    if (rec->role != Role::kBranch) continue;
+    Call& call = *rec->call;
+    const size_t index = rec->branch;
+    if (call.branches[index].done) continue;
+    reject(Drop::kTimerC, call.source.remote, "INVITE branch without a final answer at Timer C: 408");
+    cancel_branch(call, call.branches[index]);  // CANCEL now if it rang; else when (if) it does
+    branch_final(call, call.branches[index], 408, {});
   }
 }
 
 void EdgeProxy::notify_deadline() {
   transactions_.store(table_.size(), std::memory_order_relaxed);
-  calls_count_.store(calls_.size(), std::memory_order_relaxed);
+  calls_count_.store(live_calls_, std::memory_order_relaxed);
   if (deadline_listener_) deadline_listener_(next_deadline());
 }
 
@@ -231,15 +231,16 @@ void EdgeProxy::handle_request(transport::Inbound& in) {
       reply.endpoint = reply.flow->remote;
     }
   }
-  uint64_t ctx = remember(reply);
+  uint64_t ctx = new_record(reply);
   current_flow_ = &in.flow;
+  current_record_ = ctx;
   txn::Received r = table_.receive_request(std::move(in.message), reliability_of(in.flow.transport), ctx, now());
   current_flow_ = nullptr;
-  if (r.disposition == txn::Disposition::kNewTransaction) {
-    txn_context_[r.txn] = ctx;
-    return;
-  }
-  destinations_.erase(ctx);
+  current_record_ = 0;
+  // A new transaction's record was bound in on_request (which a new server transaction always
+  // gets), before anything could end the transaction.
+  if (r.disposition == txn::Disposition::kNewTransaction) return;
+  free_record(ctx);
   if (r.disposition == txn::Disposition::kNoMatch && r.message && r.message->method() == sip::Method::kAck) {
     forward_stateless(*r.message, in.flow);  // ACK for a 2xx: end to end (§16.11)
   }
@@ -271,11 +272,14 @@ void EdgeProxy::handle_response(transport::Inbound& in) {
 // ---------------------------------------------------------------- routing
 
 void EdgeProxy::on_request(TransactionId txn, const sip::Message& request, TransactionId cancelled) {
+  bind_record(txn, current_record_, Role::kServer);
+  current_txn_ = txn;
   if (request.method() == sip::Method::kCancel) {
     handle_cancel(txn, cancelled);
-    return;
+  } else {
+    route_new_request(txn, request);
   }
-  route_new_request(txn, request);
+  current_txn_ = txn::kNoTransaction;
 }
 
 bool EdgeProxy::answer_options_to_us(TransactionId txn, const sip::Message& request) {
@@ -294,14 +298,17 @@ void EdgeProxy::route_new_request(TransactionId txn, const sip::Message& request
   if (request.method() == sip::Method::kInvite) respond(txn, request, 100);  // §16.2: stop retransmissions
   if (answer_options_to_us(txn, request)) return;
 
-  auto call = std::make_unique<Call>();
-  call->key = txn;
-  call->server = txn;
-  call->source = source;
-  call->invite = request.method() == sip::Method::kInvite;
-  call->from_client = !is_from_upstream(source.remote);
-  Call& c = *call;
-  calls_[txn] = std::move(call);
+  TxnRecord* server = record_at(current_record_);
+  if (server == nullptr) return;  // cannot happen: on_request bound it
+  server->owned = std::make_unique<Call>();
+  server->call = server->owned.get();
+  ++live_calls_;
+  Call& c = *server->call;
+  c.record = current_record_;
+  c.server = txn;
+  c.source = source;
+  c.invite = request.method() == sip::Method::kInvite;
+  c.from_client = !is_from_upstream(source.remote);
   if (refuse_bad_sdp(txn, request)) return;
   if (request.method() == sip::Method::kBye) media_bye(request);
 
@@ -411,6 +418,7 @@ bool EdgeProxy::fork_to_request_uri(Call& call, const sip::Message& request) {
 bool EdgeProxy::start_branch(Call& call, const sip::Message& request, const Destination& dest,
                              const transport::LocalSocket& out, std::string_view rr_token, bool to_upstream,
                              size_t target_index, const Retarget* retarget) {
+  if (call.branches.size() >= kMaxBranches) return false;
   Rewrite rw;
   auto top = request.top_via();
   if (call.from_client && top.ok()) {
@@ -462,7 +470,7 @@ bool EdgeProxy::start_branch(Call& call, const sip::Message& request, const Dest
                                  .target_index = target_index,
                                  .to_upstream = to_upstream,
                                  .client_flow = std::nullopt,
-                                 .context = remember(dest),
+                                 .context = new_record(dest),
                                  .relay_branch = branch});
   Branch& started = call.branches.back();
   if (dest.flow && !to_upstream && (retarget == nullptr || retarget->routes.empty())) started.client_flow = dest.flow;
@@ -471,7 +479,7 @@ bool EdgeProxy::start_branch(Call& call, const sip::Message& request, const Dest
     return true;  // goes out when the relay has rewritten its SDP
   }
   if (!launch_branch(call, started)) {
-    destinations_.erase(started.context);
+    free_record(started.context);
     call.branches.pop_back();
     return false;
   }
@@ -485,14 +493,19 @@ bool EdgeProxy::launch_branch(Call& call, Branch& branch) {
     shared_.log->error("rewritten request does not parse: {}", parsed.error().what);
     return false;
   }
-  auto dest = destinations_.find(branch.context);
-  if (dest == destinations_.end()) return false;
-  auto id = table_.send_request(std::move(*parsed), reliability_of(dest->second.transport), branch.context, now());
+  TxnRecord* rec = record_at(branch.context);
+  if (rec == nullptr) return false;
+  auto id = table_.send_request(std::move(*parsed), reliability_of(rec->dest.transport), branch.context, now());
   if (!id.ok()) return false;
-  txn_context_[*id] = branch.context;
-  branch_call_[*id] = &call;
+  bind_record(*id, branch.context, Role::kBranch);
+  rec->call = &call;
+  rec->branch = static_cast<uint32_t>(&branch - call.branches.data()) & kMaxBranches;  // below it: start_branch
+  ++call.live_branches;
   branch.txn = *id;
-  if (call.invite) start_timer_c(*id);
+  // The transaction holds the request now (and frees it at the final response); the call,
+  // which lives 32 s longer, would hold a second copy for nothing.
+  std::string().swap(branch.forwarded);
+  if (call.invite) start_timer_c(*rec, branch.context);
   return true;
 }
 
@@ -571,9 +584,9 @@ void EdgeProxy::handle_cancel(TransactionId txn, TransactionId invite) {
     return;
   }
   respond(txn, *cancel, 200);
-  auto it = calls_.find(invite);
-  if (it == calls_.end()) return;
-  Call& call = *it->second;
+  Call* found = call_of(invite);
+  if (found == nullptr) return;
+  Call& call = *found;
   call.cancelled = true;
   cancel_others(call, nullptr);
   if (call.branches.empty() && !call.final_sent) {
@@ -596,9 +609,11 @@ void EdgeProxy::cancel_branch(Call& call, Branch& branch) {
     return;
   }
   branch.cancel_pending = false;
-  auto fwd = sip::Message::parse(branch.forwarded, sip::Framing::kDatagram);
-  if (!fwd.ok()) return;
-  const sip::Message& inv = **fwd;
+  // The INVITE as sent, which its client transaction keeps until a final response (after which
+  // the branch is done): not parsed again from our own bytes.
+  const sip::Message* sent = branch.txn != txn::kNoTransaction ? table_.request(branch.txn) : nullptr;
+  if (sent == nullptr) return;
+  const sip::Message& inv = *sent;
   auto top = inv.top_via();
   auto cseq = inv.cseq();
   const auto* from = inv.header(sip::HeaderKind::kFrom);
@@ -616,16 +631,16 @@ void EdgeProxy::cancel_branch(Call& call, Branch& branch) {
   b.header("CSeq", std::to_string(cseq->number) + " CANCEL").header("Max-Forwards", "70");
   auto parsed = sip::Message::parse(b.build(), sip::Framing::kDatagram);
   if (!parsed.ok()) return;
-  auto ctx_it = txn_context_.find(branch.txn);
-  if (ctx_it == txn_context_.end()) return;
-  Destination dest = destinations_[ctx_it->second];
-  uint64_t ctx = remember(dest);
-  auto id = table_.send_request(std::move(*parsed), reliability_of(dest.transport), ctx, now());
+  // The branch's record lives as long as its transaction (and it has none before it was sent).
+  const TxnRecord* invite = record_at(branch.context);
+  if (invite == nullptr || invite->role != Role::kBranch) return;
+  uint64_t ctx = new_record(invite->dest);
+  auto id = table_.send_request(std::move(*parsed), reliability_of(invite->dest.transport), ctx, now());
   if (!id.ok()) {
-    destinations_.erase(ctx);
+    free_record(ctx);
     return;
   }
-  txn_context_[*id] = ctx;  // the CANCEL's own responses are absorbed in on_response
+  bind_record(*id, ctx, Role::kOther);  // the CANCEL's own responses are absorbed in on_response
   shared_.metrics.cancels().inc();
 }
 
@@ -636,17 +651,17 @@ void EdgeProxy::on_ack(TransactionId /*txn*/, sip::MessagePtr& ack) {
 }
 
 void EdgeProxy::on_response(TransactionId txn, sip::MessagePtr& response) {
-  auto it = branch_call_.find(txn);
-  if (it == branch_call_.end()) return;  // a CANCEL's response: nothing to pass on
-  Call& call = *it->second;
-  auto bit = std::find_if(call.branches.begin(), call.branches.end(), [&](const Branch& b) { return b.txn == txn; });
-  if (bit == call.branches.end()) return;
-  size_t branch_index = static_cast<size_t>(bit - call.branches.begin());
+  auto it = txn_records_.find(txn);
+  if (it == txn_records_.end()) return;
+  TxnRecord& rec = record(it->second);
+  if (rec.role != Role::kBranch) return;  // a CANCEL's response: nothing to pass on
+  Call& call = *rec.call;
+  const size_t branch_index = rec.branch;
   uint16_t status = response->status();
   if (status == 100) return;  // hop by hop (§16.7 step 5)
   if (status < 200) {
     call.branches[branch_index].provisional = true;
-    if (timer_c_.contains(txn)) start_timer_c(txn);
+    if (rec.timer_c_running) start_timer_c(rec, handle_of(it->second, rec.generation));
     if (call.branches[branch_index].cancel_pending) cancel_branch(call, call.branches[branch_index]);
     if (!call.final_sent) pass_response(call, branch_index, status, strip_top_via(*response), *response);
     return;
@@ -680,12 +695,11 @@ void EdgeProxy::on_response(TransactionId txn, sip::MessagePtr& response) {
 }
 
 void EdgeProxy::on_failure(TransactionId txn, txn::Failure failure) {
-  auto it = branch_call_.find(txn);
-  if (it == branch_call_.end()) return;
-  Call& call = *it->second;
-  for (auto& b : call.branches) {
-    if (b.txn == txn && !b.done) branch_final(call, b, failure.status, {});
-  }
+  TxnRecord* rec = record_of(txn);
+  if (rec == nullptr || rec->role != Role::kBranch) return;
+  Call& call = *rec->call;
+  Branch& b = call.branches[rec->branch];
+  if (b.txn == txn && !b.done) branch_final(call, b, failure.status, {});
 }
 
 void EdgeProxy::branch_final(Call& call, Branch& branch, uint16_t status, std::string response_bytes) {
@@ -733,33 +747,107 @@ void EdgeProxy::maybe_finish(Call& call) {
 }
 
 void EdgeProxy::on_terminated(TransactionId txn) {
-  timer_c_.erase(txn);
-  if (auto ctx = txn_context_.find(txn); ctx != txn_context_.end()) {
-    if (auto d = destinations_.find(ctx->second); d != destinations_.end()) {
-      if (d->second.flow && d->second.flow->connection_id != 0) {
-        if (auto ct = connection_txns_.find(d->second.flow->connection_id); ct != connection_txns_.end()) {
-          std::erase(ct->second, txn);
-          if (ct->second.empty()) connection_txns_.erase(ct);
-        }
-      }
-      destinations_.erase(d);
+  auto it = txn_records_.find(txn);
+  if (it == txn_records_.end()) return;
+  const uint32_t slot = it->second;
+  txn_records_.erase(it);
+  TxnRecord& rec = record(slot);
+  if (rec.in_connection && rec.dest.flow) {
+    if (auto ct = connection_txns_.find(rec.dest.flow->connection_id); ct != connection_txns_.end()) {
+      std::erase(ct->second, txn);
+      if (ct->second.empty()) connection_txns_.erase(ct);
     }
-    txn_context_.erase(ctx);
   }
+  rec.timer_c_running = false;
   // A call lives while its server transaction or any of its branches does: a 2xx can still
   // come for an INVITE branch after the server transaction has ended.
-  Call* call = nullptr;
-  if (auto b = branch_call_.find(txn); b != branch_call_.end()) {
-    call = b->second;
-    branch_call_.erase(b);
-  } else if (auto c = calls_.find(txn); c != calls_.end()) {
-    call = c->second.get();
-    call->server = txn::kNoTransaction;
+  Call* call = rec.call;
+  switch (rec.role) {
+    case Role::kBranch:
+      free_record(handle_of(slot, rec.generation));
+      --call->live_branches;
+      break;
+    case Role::kServer:
+      if (call == nullptr) {
+        free_record(handle_of(slot, rec.generation));
+        return;
+      }
+      call->server = txn::kNoTransaction;
+      break;
+    case Role::kPending:  // not bound: cannot be in txn_records_
+    case Role::kOther:
+      free_record(handle_of(slot, rec.generation));
+      return;
   }
-  if (call == nullptr || call->server != txn::kNoTransaction) return;
-  bool live = std::any_of(call->branches.begin(), call->branches.end(),
-                          [this](const Branch& br) { return branch_call_.contains(br.txn); });
-  if (!live) calls_.erase(call->key);
+  if (call->server == txn::kNoTransaction && call->live_branches == 0) end_call(*call);
+}
+
+void EdgeProxy::end_call(Call& call) {
+  for (const Branch& b : call.branches) {
+    if (record_at(b.context) != nullptr) free_record(b.context);  // never got a transaction
+  }
+  --live_calls_;
+  free_record(call.record);  // deletes `call`
+}
+
+EdgeProxy::TxnRecord* EdgeProxy::record_at(uint64_t handle) {
+  const auto slot = static_cast<uint32_t>(handle);
+  if (slot >= records_made_) return nullptr;
+  TxnRecord& rec = record(slot);
+  return rec.generation == static_cast<uint32_t>(handle >> 32) ? &rec : nullptr;
+}
+
+EdgeProxy::TxnRecord* EdgeProxy::record_of(TransactionId txn) {
+  auto it = txn_records_.find(txn);
+  return it == txn_records_.end() ? nullptr : &record(it->second);
+}
+
+const EdgeProxy::TxnRecord* EdgeProxy::record_of(TransactionId txn) const {
+  auto it = txn_records_.find(txn);
+  return it == txn_records_.end() ? nullptr : &record(it->second);
+}
+
+uint64_t EdgeProxy::new_record(const Destination& dest) {
+  uint32_t slot = 0;
+  if (!free_records_.empty()) {
+    slot = free_records_.back();
+    free_records_.pop_back();
+  } else {
+    slot = records_made_++;
+    if (slot % kRecordChunk == 0) record_chunks_.push_back(std::make_unique<TxnRecord[]>(kRecordChunk));
+  }
+  TxnRecord& rec = record(slot);
+  rec.dest = dest;
+  return handle_of(slot, rec.generation);
+}
+
+void EdgeProxy::free_record(uint64_t handle) {
+  TxnRecord* found = record_at(handle);
+  if (found == nullptr) return;  // freed already: its slot may be another record's now
+  TxnRecord& rec = *found;
+  const auto slot = static_cast<uint32_t>(handle);
+  uint32_t generation = rec.generation + 1;
+  if (generation == 0) generation = 1;  // 0 would make handle 0 ("no record") valid
+  rec = TxnRecord{};                    // a server's call dies with it
+  rec.generation = generation;
+  free_records_.push_back(slot);
+}
+
+void EdgeProxy::bind_record(TransactionId txn, uint64_t handle, Role role) {
+  TxnRecord* rec = record_at(handle);
+  if (rec == nullptr) return;
+  rec->role = role;
+  txn_records_.emplace(txn, static_cast<uint32_t>(handle));
+}
+
+EdgeProxy::Call* EdgeProxy::call_of(TransactionId server) {
+  TxnRecord* rec = record_of(server);
+  return rec != nullptr && rec->role == Role::kServer ? rec->call : nullptr;
+}
+
+EdgeProxy::Call* EdgeProxy::call_at(uint64_t handle) {
+  TxnRecord* rec = record_at(handle);
+  return rec != nullptr && rec->role == Role::kServer ? rec->call : nullptr;
 }
 
 void EdgeProxy::pass_response(Call& call, size_t branch_index, uint16_t status, std::string bytes,
@@ -778,23 +866,18 @@ void EdgeProxy::send_upstream_response(Call& call, uint16_t status, std::string 
 // ---------------------------------------------------------------- sending
 
 bool EdgeProxy::send(TransactionId txn, uint64_t context, std::string_view bytes) {
-  auto it = destinations_.find(context);
-  if (it == destinations_.end()) return false;
-  Destination& d = it->second;
+  TxnRecord* rec = record_at(context);
+  if (rec == nullptr) return false;
+  Destination& d = rec->dest;
   if (d.flow) return shared_.transport.send(*d.flow, bytes);
   auto flow = shared_.transport.send_to(worker_, d.transport, d.endpoint, bytes, d.server_name);
   if (!flow.ok()) return false;
   if (flow->connection_id != 0) {
     d.flow = *flow;  // retransmissions and the CANCEL reuse the connection
     connection_txns_[flow->connection_id].push_back(txn);
+    rec->in_connection = true;
   }
   return true;
-}
-
-uint64_t EdgeProxy::remember(const Destination& dest) {
-  uint64_t ctx = next_context_++;
-  destinations_.emplace(ctx, dest);
-  return ctx;
 }
 
 void EdgeProxy::reject(Drop d, const net::Endpoint& peer, std::string_view why) {
@@ -838,8 +921,15 @@ std::string EdgeProxy::build_response(const sip::Message& request, const net::En
 void EdgeProxy::respond(TransactionId server, const sip::Message& request, uint16_t status,
                         std::string_view extra_headers, std::string_view reason) {
   net::Endpoint source;
-  if (auto c = calls_.find(server); c != calls_.end()) {
-    source = c->second->source.remote;
+  // The request being handled (a 100, a local answer) is the current record: no lookup.
+  const TxnRecord* rec = nullptr;
+  if (const TxnRecord* current = record_at(current_record_); current != nullptr && server == current_txn_) {
+    rec = current;
+  } else {
+    rec = record_of(server);
+  }
+  if (rec != nullptr && rec->role == Role::kServer && rec->call != nullptr) {
+    source = rec->call->source.remote;
   } else if (current_flow_) {
     source = current_flow_->remote;
   }

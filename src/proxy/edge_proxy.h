@@ -127,7 +127,9 @@ class EdgeProxy final : public transport::MessageHandler,
   };
   struct Branch {
     txn::TransactionId txn = txn::kNoTransaction;
-    std::string forwarded;  // the request as sent (CANCEL is built from it)
+    // The request to send, until it is sent: its client transaction then keeps it (the CANCEL
+    // is built from that copy).
+    std::string forwarded;
     size_t target_index = 0;
     bool to_upstream = false;
     bool provisional = false;
@@ -140,13 +142,15 @@ class EdgeProxy final : public transport::MessageHandler,
     // dialog and for a late offer, where the tags name the session.
     bool media = false;
     bool media_pending = false;  // the offer is at the relay: the request is not sent yet
-    uint64_t context = 0;        // destinations_ key of this branch (sent once media is ready)
+    uint64_t context = 0;        // the branch's record (see TxnRecord): kept while the relay works
     std::string relay_branch;
   };
   // One proxied request: its server transaction and client branches (§16).
   struct Call {
-    txn::TransactionId key = txn::kNoTransaction;     // the server transaction that created it
-    txn::TransactionId server = txn::kNoTransaction;  // the same while it lives, then none
+    // The record of the server transaction that created it, which owns the call: the handle the
+    // relay's callbacks keep (valid until the call ends, also after the server transaction).
+    uint64_t record = 0;
+    txn::TransactionId server = txn::kNoTransaction;  // the server transaction while it lives, then none
     net::Flow source;
     net::Flow client_flow;  // the NATed client's flow (kept open on 2xx REGISTER / INVITE)
     bool has_client_flow = false;
@@ -155,6 +159,9 @@ class EdgeProxy final : public transport::MessageHandler,
     bool cancelled = false;
     bool final_sent = false;
     bool authenticated = false;  // its Proxy-Authorization was checked here (registrar mode)
+    // Branches whose client transaction lives: a 2xx can still come for an INVITE branch after
+    // the server transaction has ended, so the call ends when both this and `server` are none.
+    uint32_t live_branches = 0;
     // Border mode: the expires to ask upstream instead of the client's (its original interval).
     std::optional<uint32_t> border_upstream_expires;
     // Whether the client that sent this request shows a NAT (the keepalive engine's question),
@@ -170,6 +177,53 @@ class EdgeProxy final : public transport::MessageHandler,
     uint16_t best_status = 0;
     std::string best_response;  // bytes of the best final response so far (empty: generate)
   };
+
+  // Everything the proxy keeps about one transaction, in a slab: found from its context (the
+  // value the table hands back in send(), which branches, Timer C and the relay's callbacks keep
+  // as handles) without any hash lookup, and from its transaction id through the one map
+  // `txn_records_`. Retiring a transaction (32 s after its call, when none of this is in cache)
+  // so costs one probe and one record, not a probe in each of five maps (docs/benchmarks.md).
+  // A record can outlive its transaction or come before it:
+  //   kPending  no transaction yet: a request being matched, a branch waiting for the relay
+  //   kServer   a server transaction; once that ended, the holder of its call until the call ends
+  //   kBranch   a branch's client transaction
+  //   kOther    a CANCEL's client transaction
+  enum class Role : uint8_t { kPending, kServer, kBranch, kOther };
+  static constexpr uint32_t kMaxBranches = (1U << 24) - 1;  // TxnRecord::branch's range
+  // 136 bytes, plus a 16-byte entry in txn_records_: no more than the entries of the maps it
+  // replaces (destinations_ 112, txn_context_ 16, calls_ or branch_call_ 16, timer_c_ 16).
+  struct TxnRecord {
+    Destination dest;
+    std::unique_ptr<Call> owned;  // kServer: the call this request created
+    Call* call = nullptr;         // kServer: owned.get(); kBranch: the call it is a branch of
+    TimePoint timer_c{};          // kBranch of an INVITE: Timer C's deadline while timer_c_running
+    uint32_t generation = 1;      // bumped when freed: stale handles miss
+    uint32_t branch : 24 = 0;     // kBranch: index in call->branches
+    Role role : 4 = Role::kPending;
+    bool timer_c_running : 1 = false;
+    bool in_connection : 1 = false;  // listed in connection_txns_ (its send opened the connection)
+  };
+  // Records per slab chunk. Chunks never move, so a TxnRecord& stays valid across new_record().
+  static constexpr uint32_t kRecordChunk = 256;
+  static uint64_t handle_of(uint32_t slot, uint32_t generation) { return (uint64_t{generation} << 32) | slot; }
+  TxnRecord& record(uint32_t slot) { return record_chunks_[slot / kRecordChunk][slot % kRecordChunk]; }
+  const TxnRecord& record(uint32_t slot) const { return record_chunks_[slot / kRecordChunk][slot % kRecordChunk]; }
+  // The record a handle names; null once it was freed.
+  TxnRecord* record_at(uint64_t handle);
+  // The record of a live transaction (one hash probe); null when `txn` is not (or no longer) ours.
+  TxnRecord* record_of(txn::TransactionId txn);
+  const TxnRecord* record_of(txn::TransactionId txn) const;
+  // A new record going to `dest`; returns its handle (the transaction's context).
+  uint64_t new_record(const Destination& dest);
+  void free_record(uint64_t handle);
+  // Names `handle`'s record as the one of `txn`.
+  void bind_record(txn::TransactionId txn, uint64_t handle, Role role);
+  // The call a server transaction created, while it lives.
+  Call* call_of(txn::TransactionId server);
+  // The call whose server record is `handle`, until the call ends.
+  Call* call_at(uint64_t handle);
+  // Frees the call and every record still naming it (branches that never got a transaction).
+  void end_call(Call& call);
 
   // TransactionUser.
   void on_request(txn::TransactionId txn, const sip::Message& request, txn::TransactionId cancelled) override;
@@ -211,11 +265,12 @@ class EdgeProxy final : public transport::MessageHandler,
   // Sends the branch's offer to the relay when the policy anchors it; true: the branch is
   // pending and goes out from media_offer_done.
   bool media_offer(Call& call, size_t branch_index, const sip::Message& request, const Destination& dest);
-  void media_offer_done(txn::TransactionId call_key, uint64_t context, Result<MediaReply> reply);
+  // `call_key`: the call's record (Call::record).
+  void media_offer_done(uint64_t call_key, uint64_t context, Result<MediaReply> reply);
   // A provisional or 2xx with SDP: true when it went to the relay (sent from the callback).
   bool media_response(Call& call, size_t branch_index, uint16_t status, std::string& bytes,
                       const sip::Message& response);
-  void media_response_done(txn::TransactionId call_key, uint16_t status, std::string bytes, Result<MediaReply> reply);
+  void media_response_done(uint64_t call_key, uint16_t status, std::string bytes, Result<MediaReply> reply);
   // An ACK for a 2xx carrying the caller's answer to a late offer: true when it went to the relay.
   bool media_ack(const sip::Message& ack, const net::Flow& source);
   // BYE: the call's sessions; a failed (or cancelled) branch of a new call: that branch's.
@@ -301,7 +356,6 @@ class EdgeProxy final : public transport::MessageHandler,
                              std::string_view extra_headers, std::string_view reason = {});
   bool is_from_upstream(const net::Endpoint& source) const;
   const transport::LocalSocket* socket_for_upstream(const UpstreamTarget& t) const;
-  uint64_t remember(const Destination& dest);
   void keep_flow(const net::Flow& flow, std::chrono::seconds how_long);
   // Counts a drop or reject and logs it at warn, at most once per 10 s per reason (DESIGN.md §4):
   // a flood of bad requests must not flood the log.
@@ -309,7 +363,7 @@ class EdgeProxy final : public transport::MessageHandler,
   // Timer C (RFC 3261 §16.6 step 11, §16.8): started when an INVITE branch is sent, restarted
   // by each provisional response; when it fires the branch is CANCELled (or, without any
   // provisional, abandoned) and counts as a 408.
-  void start_timer_c(txn::TransactionId branch);
+  void start_timer_c(TxnRecord& branch, uint64_t handle);
   void fire_timer_c(TimePoint now);
   void notify_deadline();
   TimePoint now() const { return clock_.now(); }
@@ -320,22 +374,23 @@ class EdgeProxy final : public transport::MessageHandler,
   txn::TransactionTable table_;
   RateLimitedLog reject_log_;
   uint64_t next_branch_ = 1;
-  uint64_t next_context_ = 1;
   uint64_t next_tag_ = 1;
-  // The flow of the message being handled while the table calls back on_request.
+  // The flow and the record of the request being handled while the table calls back on_request.
   const net::Flow* current_flow_ = nullptr;
-  absl::flat_hash_map<uint64_t, Destination> destinations_;                         // by context
-  absl::flat_hash_map<txn::TransactionId, uint64_t> txn_context_;                   // to free destinations
-  absl::flat_hash_map<txn::TransactionId, std::unique_ptr<Call>> calls_;            // by server txn
-  absl::flat_hash_map<txn::TransactionId, Call*> branch_call_;                      // client txn -> call
+  uint64_t current_record_ = 0;
+  txn::TransactionId current_txn_ = txn::kNoTransaction;
+  std::vector<std::unique_ptr<TxnRecord[]>> record_chunks_;  // the slab
+  uint32_t records_made_ = 0;
+  std::vector<uint32_t> free_records_;  // LIFO: the next record is the most recently freed (in cache)
+  absl::flat_hash_map<txn::TransactionId, uint32_t> txn_records_;                   // live txn -> slot
   absl::flat_hash_map<uint64_t, std::vector<txn::TransactionId>> connection_txns_;  // pending connects
+  size_t live_calls_ = 0;
   std::function<void(std::optional<TimePoint>)> deadline_listener_;
   std::atomic<size_t> transactions_{0};
   std::atomic<size_t> calls_count_{0};
-  // Min-heap of (deadline, branch); an entry is live only while timer_c_[branch] still equals
-  // its deadline (restarts leave the old entry behind to be skipped).
-  std::vector<std::pair<TimePoint, txn::TransactionId>> timer_c_heap_;
-  absl::flat_hash_map<txn::TransactionId, TimePoint> timer_c_;
+  // Min-heap of (deadline, branch record handle); an entry is live only while that record's
+  // Timer C still runs with that deadline (restarts leave the old entry behind to be skipped).
+  std::vector<std::pair<TimePoint, uint64_t>> timer_c_heap_;
   std::unique_ptr<nat::KeepaliveEngine> keepalive_;
   nat::KeepaliveEngine::Due keepalive_due_;
   nat::KeepaliveEngine::Counters keepalive_published_{};

@@ -113,15 +113,14 @@ bool EdgeProxy::media_offer(Call& call, size_t branch_index, const sip::Message&
   branch.relay_branch = r.via_branch;
   branch.media = true;
   branch.media_pending = true;
-  ask_relay(std::move(r), [this, key = call.key, context = branch.context](Result<MediaReply> reply) {
+  ask_relay(std::move(r), [this, key = call.record, context = branch.context](Result<MediaReply> reply) {
     media_offer_done(key, context, std::move(reply));
   });
   return true;
 }
 
-void EdgeProxy::media_offer_done(TransactionId call_key, uint64_t context, Result<MediaReply> reply) {
-  auto it = calls_.find(call_key);
-  Call* call = it != calls_.end() ? it->second.get() : nullptr;
+void EdgeProxy::media_offer_done(uint64_t call_key, uint64_t context, Result<MediaReply> reply) {
+  Call* call = call_at(call_key);
   Branch* branch = nullptr;
   if (call != nullptr) {
     for (auto& b : call->branches) {
@@ -129,7 +128,10 @@ void EdgeProxy::media_offer_done(TransactionId call_key, uint64_t context, Resul
     }
   }
   if (branch == nullptr) {
-    destinations_.erase(context);  // the call ended while the relay worked: nothing to send
+    // The call ended while the relay worked (and freed the branch's record): nothing to send.
+    if (const TxnRecord* rec = record_at(context); rec != nullptr && rec->role == Role::kPending) {
+      free_record(context);
+    }
     return;
   }
   branch->media_pending = false;
@@ -188,16 +190,16 @@ bool EdgeProxy::media_response(Call& call, size_t branch_index, uint16_t status,
   } else {
     return false;
   }
-  ask_relay(std::move(r), [this, key = call.key, status, bytes = std::move(bytes)](Result<MediaReply> reply) mutable {
-    media_response_done(key, status, std::move(bytes), std::move(reply));
-  });
+  ask_relay(std::move(r),
+            [this, key = call.record, status, bytes = std::move(bytes)](Result<MediaReply> reply) mutable {
+              media_response_done(key, status, std::move(bytes), std::move(reply));
+            });
   return true;
 }
 
-void EdgeProxy::media_response_done(TransactionId call_key, uint16_t status, std::string bytes,
-                                    Result<MediaReply> reply) {
-  auto it = calls_.find(call_key);
-  if (it == calls_.end()) return;
+void EdgeProxy::media_response_done(uint64_t call_key, uint16_t status, std::string bytes, Result<MediaReply> reply) {
+  Call* call = call_at(call_key);
+  if (call == nullptr) return;
   if (reply.ok()) {
     shared_.media->metrics.answers.inc();
     bytes = with_body(bytes, reply->sdp);
@@ -205,9 +207,9 @@ void EdgeProxy::media_response_done(TransactionId call_key, uint16_t status, std
     // The caller gets the callee's SDP unchanged: without the relay the call may still work
     // (public phones), and dropping a 2xx would leave the callee retransmitting it.
     shared_.media->metrics.relay_failures.inc();
-    reject(Drop::kMediaRelay, it->second->source.remote, reply.error().what);
+    reject(Drop::kMediaRelay, call->source.remote, reply.error().what);
   }
-  send_upstream_response(*it->second, status, std::move(bytes));
+  send_upstream_response(*call, status, std::move(bytes));
   notify_deadline();
 }
 

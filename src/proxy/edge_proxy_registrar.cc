@@ -223,7 +223,9 @@ void EdgeProxy::challenge(TransactionId txn, const sip::Message& request, regist
 }
 
 net::Endpoint EdgeProxy::call_source_or_current(TransactionId txn) const {
-  if (auto c = calls_.find(txn); c != calls_.end()) return c->second->source.remote;
+  if (const TxnRecord* rec = record_of(txn); rec != nullptr && rec->role == Role::kServer && rec->call != nullptr) {
+    return rec->call->source.remote;
+  }
   return current_flow_ != nullptr ? current_flow_->remote : net::Endpoint{};
 }
 
@@ -311,9 +313,8 @@ void EdgeProxy::answer_register_in_cluster(TransactionId txn, uint16_t status, s
     headers.insert(at, others);
   } else {
     // The shared store is unreachable: the 200 lists what this node holds.
-    auto it = calls_.find(txn);
-    reject(Drop::kStoreUnavailable, it != calls_.end() ? it->second->source.remote : net::Endpoint{},
-           found.error().what);
+    const Call* call = call_of(txn);
+    reject(Drop::kStoreUnavailable, call != nullptr ? call->source.remote : net::Endpoint{}, found.error().what);
   }
   respond(txn, *request, status, headers, reason);
   notify_deadline();
@@ -352,9 +353,9 @@ void EdgeProxy::fork_to_bindings(Call& call, TransactionId txn, const sip::Messa
 void EdgeProxy::on_bindings_loaded(TransactionId txn, const std::string& aor,
                                    Result<std::vector<store::BindingRecord>> found) {
   RegistrarServices& reg = *shared_.registrar;
-  auto it = calls_.find(txn);
+  Call* call = call_of(txn);
   const sip::Message* request = table_.request(txn);
-  if (it == calls_.end() || request == nullptr || it->second->final_sent || it->second->cancelled) return;
+  if (call == nullptr || request == nullptr || call->final_sent || call->cancelled) return;
   int64_t now = reg.wall_seconds();
   std::vector<store::BindingRecord> bindings;
   if (found.ok()) {
@@ -363,10 +364,10 @@ void EdgeProxy::on_bindings_loaded(TransactionId txn, const std::string& aor,
     std::sort(bindings.begin(), bindings.end(), registrar::binding_order);
   } else {
     // The shared store is unreachable: serve from what this node holds itself.
-    reject(Drop::kStoreUnavailable, it->second->source.remote, found.error().what);
+    reject(Drop::kStoreUnavailable, call->source.remote, found.error().what);
     bindings = reg.location.lookup(aor, now);
   }
-  fork_to_found_bindings(*it->second, txn, *request, bindings);
+  fork_to_found_bindings(*call, txn, *request, bindings);
   notify_deadline();
 }
 
