@@ -21,7 +21,12 @@
 # does around the program (delivering the rewritten packet to the receiver) replaces the
 # delivery to the relay's socket that the sender pays in the user-space path, so the bench's
 # own CPU (bench_cpu_s) is the check that nothing moved there: it is printed for both relays.
-# The whole machine's busy CPU over each bench run (/proc/stat) is printed as well.
+# The whole machine's busy CPU over each bench run (/proc/stat) is printed as well, and with
+# FLOOR=1 and BUSY_POLL=0 (the bench sleeps when idle, so its CPU is only its work) the relay's
+# cost is also given as the whole machine's CPU minus the floor run's (the same load with no
+# relay), per million packets: everything the relay made the machine do, wherever it ran
+# (`machine_cost_s_per_million_packets`, and `machine_cost_ratio_vs_rtpengine`). That needs a
+# machine with nothing else running.
 # FAST_PATH=0 runs pinhole-media without the kernel path (user space only, as before).
 # Latency: kernel receive timestamp at the bench's socket minus the send time (see
 # pinhole_bench_rtp.cc); with FLOOR=1 the same load without any relay is measured first (the
@@ -186,7 +191,9 @@ start_pinhole() {
   if ((FAST_PATH)) && [[ -z $BPF_PROG ]]; then
     die "pinhole-media did not start its kernel fast path: $(grep -o 'kernel fast path.*' "$WORK_DIR/pinhole.log")"
   fi
-  echo "pinhole-media: ng $NG, ports $lo-$hi, $WORKERS worker(s)${RELAY_CPUS:+, CPU $RELAY_CPUS}, kernel fast path ${BPF_PROG:+on (program $BPF_PROG)}${BPF_PROG:-off}"
+  local state=off
+  [[ -n $BPF_PROG ]] && state="on (eBPF program $BPF_PROG)"
+  echo "pinhole-media: ng $NG, ports $lo-$hi, $WORKERS worker(s)${RELAY_CPUS:+, CPU $RELAY_CPUS}, kernel fast path $state"
 }
 
 start_rtpengine() {
@@ -321,6 +328,16 @@ done
 if ((FLOOR)); then
   echo "floor_latency_p50_us ${RESULT[floor_latency_p50_us]}"
   echo "floor_latency_p99_us ${RESULT[floor_latency_p99_us]}"
+  echo "floor_machine_cpu_s ${RESULT[floor_machine_cpu_s]}"
+  if ((!BUSY_POLL)); then
+    for r in "${RELAYS[@]}"; do
+      RESULT[${r}_machine_cost]=$(awk -v m="${RESULT[${r}_machine_cpu_s]}" -v f="${RESULT[floor_machine_cpu_s]}" \
+        -v p="${RESULT[${r}_packets_received]}" 'BEGIN { if (p + 0 == 0) print "nan"; else printf "%.3f", (m - f) / p * 1e6 }')
+      echo "${r}_machine_cost_s_per_million_packets ${RESULT[${r}_machine_cost]}"
+    done
+    [[ $ONLY == both ]] &&
+      echo "machine_cost_ratio_vs_rtpengine $(ratio "${RESULT[pinhole_machine_cost]}" "${RESULT[rtpengine_machine_cost]}")"
+  fi
 fi
 if [[ $ONLY == both ]]; then
   echo "cpu_per_packet_ratio_vs_rtpengine $(ratio "${RESULT[pinhole_cpu_s_per_million_packets]}" "${RESULT[rtpengine_cpu_s_per_million_packets]}")"
