@@ -191,6 +191,22 @@ std::unique_ptr<FastPath> open_on_lo() {
   return std::move(*fp);
 }
 
+// The fast path on a fresh loopback and the four sockets of one rule: phone A, the relay's
+// sockets R1 (A's leg) and R2 (B's leg), phone B.
+struct LoopbackRule {
+  std::unique_ptr<FastPath> fp;
+  Socket a;
+  Socket r1;
+  Socket r2;
+  Socket b;
+};
+
+LoopbackRule loopback_rule(const char* address) {
+  set_up_loopback();
+  std::unique_ptr<FastPath> fp = open_on_lo();
+  return LoopbackRule{std::move(fp), bind_udp(address), bind_udp(address), bind_udp(address), bind_udp(address)};
+}
+
 // The tracker state a SeqTracker reports, in the form FastPathSeqState carries it.
 void expect_same_tracking(const FastPathSeqState& kernel, const SeqTracker& user) {
   EXPECT_EQ(kernel.started, user.started());
@@ -235,13 +251,9 @@ void expect_to_user_space(const Socket& from, const Socket& r1, const Socket& b,
 }
 
 void forwards_latched_rtp(const char* address) {
-  set_up_loopback();
-  std::unique_ptr<FastPath> fp = open_on_lo();
-  ASSERT_NE(fp, nullptr);
-  Socket a = bind_udp(address);
-  Socket r1 = bind_udp(address);
-  Socket r2 = bind_udp(address);
-  Socket b = bind_udp(address);
+  LoopbackRule setup = loopback_rule(address);
+  ASSERT_NE(setup.fp, nullptr);
+  auto& [fp, a, r1, r2, b] = setup;
   ASSERT_TRUE(fp->install(rule_for(a, r1, r2, b)).ok());
   EXPECT_EQ(fp->rule_count(), 1U);
   FastPathCounters before = fp->counters();
@@ -280,14 +292,10 @@ TEST_F(FastPathTest, ForwardsLatchedRtpOverIpv6) {
 
 TEST_F(FastPathTest, OtherSourcesAndMalformedPacketsGoToUserSpace) {
   in_new_netns([] {
-    set_up_loopback();
-    std::unique_ptr<FastPath> fp = open_on_lo();
-    ASSERT_NE(fp, nullptr);
-    Socket a = bind_udp("127.0.0.1");
+    LoopbackRule setup = loopback_rule("127.0.0.1");
+    ASSERT_NE(setup.fp, nullptr);
+    auto& [fp, a, r1, r2, b] = setup;
     Socket a2 = bind_udp("127.0.0.1");
-    Socket r1 = bind_udp("127.0.0.1");
-    Socket r2 = bind_udp("127.0.0.1");
-    Socket b = bind_udp("127.0.0.1");
     ASSERT_TRUE(fp->install(rule_for(a, r1, r2, b)).ok());
 
     expect_to_user_space(a2, r1, b, rtp(1));  // not the latched source
@@ -309,13 +317,9 @@ TEST_F(FastPathTest, OtherSourcesAndMalformedPacketsGoToUserSpace) {
 
 TEST_F(FastPathTest, RtcpOnMuxedPortGoesToUserSpace) {
   in_new_netns([] {
-    set_up_loopback();
-    std::unique_ptr<FastPath> fp = open_on_lo();
-    ASSERT_NE(fp, nullptr);
-    Socket a = bind_udp("127.0.0.1");
-    Socket r1 = bind_udp("127.0.0.1");
-    Socket r2 = bind_udp("127.0.0.1");
-    Socket b = bind_udp("127.0.0.1");
+    LoopbackRule setup = loopback_rule("127.0.0.1");
+    ASSERT_NE(setup.fp, nullptr);
+    auto& [fp, a, r1, r2, b] = setup;
     FastPathRule rule = rule_for(a, r1, r2, b);
     rule.rtcp_mux = true;
     ASSERT_TRUE(fp->install(rule).ok());
@@ -337,13 +341,9 @@ TEST_F(FastPathTest, RtcpOnMuxedPortGoesToUserSpace) {
 
 TEST_F(FastPathTest, RtcpRuleForwardsRtcp) {
   in_new_netns([] {
-    set_up_loopback();
-    std::unique_ptr<FastPath> fp = open_on_lo();
-    ASSERT_NE(fp, nullptr);
-    Socket a = bind_udp("127.0.0.1");
-    Socket r1 = bind_udp("127.0.0.1");
-    Socket r2 = bind_udp("127.0.0.1");
-    Socket b = bind_udp("127.0.0.1");
+    LoopbackRule setup = loopback_rule("127.0.0.1");
+    ASSERT_NE(setup.fp, nullptr);
+    auto& [fp, a, r1, r2, b] = setup;
     FastPathRule rule = rule_for(a, r1, r2, b);
     rule.rtp = false;
     ASSERT_TRUE(fp->install(rule).ok());
@@ -360,13 +360,9 @@ TEST_F(FastPathTest, RtcpRuleForwardsRtcp) {
 
 TEST_F(FastPathTest, RemoveReturnsFinalStatsAndStopsForwarding) {
   in_new_netns([] {
-    set_up_loopback();
-    std::unique_ptr<FastPath> fp = open_on_lo();
-    ASSERT_NE(fp, nullptr);
-    Socket a = bind_udp("127.0.0.1");
-    Socket r1 = bind_udp("127.0.0.1");
-    Socket r2 = bind_udp("127.0.0.1");
-    Socket b = bind_udp("127.0.0.1");
+    LoopbackRule setup = loopback_rule("127.0.0.1");
+    ASSERT_NE(setup.fp, nullptr);
+    auto& [fp, a, r1, r2, b] = setup;
     EXPECT_EQ(fp->rule_count(), 0U);
     ASSERT_TRUE(fp->install(rule_for(a, r1, r2, b)).ok());
     ASSERT_TRUE(fp->install(rule_for(a, r1, r2, b)).ok());  // a replace is not a second rule
@@ -393,13 +389,9 @@ TEST_F(FastPathTest, RemoveReturnsFinalStatsAndStopsForwarding) {
 
 TEST_F(FastPathTest, ReinstallContinuesTheSequenceTracker) {
   in_new_netns([] {
-    set_up_loopback();
-    std::unique_ptr<FastPath> fp = open_on_lo();
-    ASSERT_NE(fp, nullptr);
-    Socket a = bind_udp("127.0.0.1");
-    Socket r1 = bind_udp("127.0.0.1");
-    Socket r2 = bind_udp("127.0.0.1");
-    Socket b = bind_udp("127.0.0.1");
+    LoopbackRule setup = loopback_rule("127.0.0.1");
+    ASSERT_NE(setup.fp, nullptr);
+    auto& [fp, a, r1, r2, b] = setup;
     Socket b2 = bind_udp("127.0.0.1");
     SeqTracker tracker;
     ASSERT_TRUE(fp->install(rule_for(a, r1, r2, b)).ok());
@@ -427,13 +419,9 @@ TEST_F(FastPathTest, ReinstallContinuesTheSequenceTracker) {
 
 TEST_F(FastPathTest, RuleEndpointsMustShareAFamily) {
   in_new_netns([] {
-    set_up_loopback();
-    std::unique_ptr<FastPath> fp = open_on_lo();
-    ASSERT_NE(fp, nullptr);
-    Socket a = bind_udp("127.0.0.1");
-    Socket r1 = bind_udp("127.0.0.1");
-    Socket r2 = bind_udp("127.0.0.1");
-    Socket b = bind_udp("127.0.0.1");
+    LoopbackRule setup = loopback_rule("127.0.0.1");
+    ASSERT_NE(setup.fp, nullptr);
+    auto& [fp, a, r1, r2, b] = setup;
     net::Endpoint v6{net::Address::parse("::1").value(), 4000};
 
     FastPathRule rule = rule_for(a, r1, r2, b);
