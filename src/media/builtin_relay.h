@@ -50,6 +50,8 @@ class BuiltinRelay final : public proxy::MediaRelay {
   size_t port_capacity() { return runtime_.pool().capacity(); }
   // "on (lo, eth0)" or "off (why)", for the start-up log.
   std::string fast_path_description() const { return runtime_.fast_path_description(); }
+  // The relay engine, for its counters (atomics and the fast path's: readable from any thread).
+  const RelayRuntime& runtime() const { return runtime_; }
 
  private:
   void tick_loop();

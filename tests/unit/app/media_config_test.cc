@@ -4,6 +4,7 @@
 // remote pool and reports the addresses relays write into SDPs.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <string>
 
@@ -14,6 +15,7 @@ namespace pinhole::app {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // The required sections on lines 1-3; the media section starts on line 4.
 constexpr std::string_view kMinimal = R"(listen: [{transport: udp, address: 127.0.0.1}]
@@ -205,6 +207,17 @@ TEST(MediaRuntime, BuiltinRelayAdvertisesItsAddress) {
   });
   EXPECT_EQ(status, 500);
   r.stop();
+  // The relay engine's counters are on /metrics; the kernel fast path's too when it could load
+  // (as root, which CI is).
+  std::string text = metrics.render_prometheus();
+  EXPECT_THAT(text, HasSubstr("pinhole_relay_packets_forwarded{path=\"user\"} 0"));
+  EXPECT_THAT(text, HasSubstr("pinhole_relay_packets_dropped 0"));
+  if (::geteuid() == 0) {
+    EXPECT_THAT(text, HasSubstr("pinhole_relay_packets_forwarded{path=\"kernel\"} 0"));
+    EXPECT_THAT(text, HasSubstr("pinhole_relay_kernel_streams 0"));
+  } else {
+    EXPECT_THAT(text, Not(HasSubstr("pinhole_relay_kernel_streams")));
+  }
 }
 
 }  // namespace
