@@ -109,6 +109,18 @@ tree_ticks() {
   echo "$total"
 }
 
+# The user-space share (0..1) of the samples in `perf record` file $1: samples outside the
+# kernel over all. Why not /proc's utime/stime: the kernel splits a process's exact run time
+# between them by which mode the scheduler tick (250 Hz) found it in, and that sampling is
+# biased for processes that wake and sleep in step with the load: it put Kamailio at 85 % user
+# where perf's own 1 kHz sampling finds 59 % (docs/benchmarks.md). "nan" without samples.
+perf_user_share() {
+  [[ -s $1 ]] || { echo nan; return; }
+  perf report -i "$1" --sort dso --stdio 2>/dev/null |
+    awk '/^ +[0-9.]+%/ { v = $1; sub("%", "", v); all += v; if ($2 != "[kernel.kallsyms]") user += v }
+         END { if (all > 0) printf "%.3f", user / all; else print "nan" }'
+}
+
 ticks_to_s() { awk -v t="$1" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", t / hz }'; }
 
 # Resident memory of one process in KiB (VmRSS of /proc/PID/status); 0 when it is gone.
@@ -138,6 +150,14 @@ udp_port_drops() {
 sipp_stat() {
   [[ -s $1 ]] || { echo 0; return; }
   awk -F';' -v col="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == col) c = i } END { v = c ? $c : ""; print (v == "" ? 0 : v) }' "$1"
+}
+
+# CPU seconds per 10,000 of $2 completed units for $1 clock ticks ("nan" when none completed).
+per_10k() { awk -v t="$1" -v hz="$CLK_TCK" -v n="$2" 'BEGIN { if (n > 0) printf "%.3f", t / hz * 10000 / n; else print "nan" }'; }
+
+# (A - FLOOR) / (B - FLOOR) for $1=A $2=B $3=FLOOR: what A spends above the floor against what B does.
+above_floor_ratio() {
+  awk -v a="$1" -v b="$2" -v f="$3" 'BEGIN { if (b - f > 0 && a + 0 > 0) printf "%.3f", (a - f) / (b - f); else print "nan" }'
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.3f", a / b; else print "nan" }'; }

@@ -295,7 +295,7 @@ run_load() {
   rate_got=$(sipp_stat "$uac_csv" 'CallRate(C)')
   wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
   cpu_s=$(ticks_to_s $((cpu1 - cpu0)))
-  per10k=$(awk -v t=$((cpu1 - cpu0)) -v hz="$CLK_TCK" -v n="$ok" 'BEGIN { if (n > 0) printf "%.3f", t / hz * 10000 / n; else print "nan" }')
+  per10k=$(per_10k $((cpu1 - cpu0)) "$ok")
   uac_cpu=$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.2f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$WORK_DIR/$tag-uac.times")
   if [[ $proxy == kamailio && -n $shm0 && -n $shm1 ]]; then
     mem_kib=$((shm1 - shm0))

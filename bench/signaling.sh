@@ -50,13 +50,23 @@
 #   PERF_EVENTS []  when set, `perf stat -e PERF_EVENTS` on the proxy's processes while the UAC
 #                runs (e.g. task-clock,context-switches,raw_syscalls:sys_enter), summary printed
 #                after the phase line and kept in WORK_DIR/<proxy>-<phase>-perf.txt
+#   PERF_SPLIT [0]  1: `perf record` (1 kHz) on the proxy's processes while the UAC runs; the
+#                share of samples in user space splits each phase's CPU into the proxy's own
+#                code and the kernel's work for it, printed as "(user ...)" and
+#                <proxy>_user_cpu_s_per_10k_*; the share is the in-load one, applied to the whole
+#                phase (after the load, retiring state is nearly all user space)
 #   WORK_DIR [fresh /tmp/pinhole-bench-signaling.XXXXXX, kept: logs, SIPp stats, configs]
 #
-# Output: one line per phase, then `key value` lines; the last two are
+# Output: one line per phase, then `key value` lines; the last two (four with PERF_SPLIT=1) are
+#   user_cpu_per_register_ratio_vs_kamailio <pinhole/kamailio, user-space CPU only>  (PERF_SPLIT=1)
+#   user_cpu_per_call_ratio_vs_kamailio <pinhole/kamailio, user-space CPU only>      (PERF_SPLIT=1)
 #   cpu_per_register_ratio_vs_kamailio <pinhole/kamailio>
 #   cpu_per_call_ratio_vs_kamailio <pinhole/kamailio>
-# (with --only, the ratio lines are left out; --with-relay adds
-#   floor_cpu_per_register_ratio_vs_kamailio, floor_cpu_per_call_ratio_vs_kamailio before them). Exit status: 0 all REGISTERs and calls
+# (with --only, the ratio lines are left out; --with-relay adds before them
+#   floor_cpu_per_register_ratio_vs_kamailio, floor_cpu_per_call_ratio_vs_kamailio  <floor/kamailio>
+#   above_floor_cpu_per_register_ratio_vs_kamailio, above_floor_cpu_per_call_ratio_vs_kamailio
+#     <(pinhole - floor) / (kamailio - floor): what each proxy spends above the kernel's
+#      datagram cost>). Exit status: 0 all REGISTERs and calls
 # succeeded; 1 some failed (the numbers are still printed); 2 the benchmark could not run
 # (binary missing, port busy, a process did not start or hit its time limit).
 #
@@ -83,6 +93,7 @@ KAMAILIO_BIN=${KAMAILIO_BIN:-kamailio}
 SIPP_BIN=${SIPP_BIN:-sipp}
 NICE=${NICE:-0}
 PERF_EVENTS=${PERF_EVENTS:-}
+PERF_SPLIT=${PERF_SPLIT:-0}
 
 ONLY=both
 WITH_RELAY=0
@@ -104,6 +115,11 @@ while [[ $# -gt 0 ]]; do
 done
 case $ONLY in both | kamailio | pinhole | relay) ;; *) echo "signaling.sh: --only kamailio|pinhole|relay" >&2; exit 2 ;; esac
 
+[[ $PERF_SPLIT == 0 || $PERF_SPLIT == 1 ]] || { echo "signaling.sh: PERF_SPLIT must be 0 or 1" >&2; exit 2; }
+if [[ $PERF_SPLIT == 1 ]] && ! command -v perf >/dev/null; then
+  echo "signaling.sh: PERF_SPLIT=1 needs perf (apt-get install linux-perf)" >&2
+  exit 2
+fi
 [[ $NICE =~ ^-?[0-9]+$ ]] || { echo "signaling.sh: NICE must be an integer (got '$NICE')" >&2; exit 2; }
 for v in CALLS RATE REGISTERS REG_RATE HOLD_MS SETTLE_S WORKERS PROXY_PORT UAC_PORT UAS_PORT; do
   [[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || { echo "signaling.sh: $v must be a positive integer (got '${!v}')" >&2; exit 2; }
@@ -233,20 +249,23 @@ run_phase() {
     exit "$rc"
   ) &
   uac_sub=$!
-  local perf_pid=
+  local perf_pid='' split_pid='' pids job
+  pids=$(descendants "$PROXY_PID" | tr '\n' ',')
+  pids="$PROXY_PID,${pids%,}"
   if [[ -n $PERF_EVENTS ]]; then
     # counts for the proxy's processes and threads while the UAC runs (not the settle pause)
-    local pids
-    pids=$(descendants "$PROXY_PID" | tr '\n' ',')
-    pids="$PROXY_PID,${pids%,}"
     perf stat -e "$PERF_EVENTS" -p "$pids" -o "$WORK_DIR/$tag-perf.txt" &
     perf_pid=$!
   fi
-  wait "$uac_sub" || uac_rc=$?
-  if [[ -n $perf_pid ]]; then
-    kill -INT "$perf_pid" 2>/dev/null || true
-    wait "$perf_pid" 2>/dev/null || true
+  if [[ $PERF_SPLIT == 1 ]]; then
+    perf record -F 999 -p "$pids" -o "$WORK_DIR/$tag-split.data" >"$WORK_DIR/$tag-split.log" 2>&1 &
+    split_pid=$!
   fi
+  wait "$uac_sub" || uac_rc=$?
+  for job in $perf_pid $split_pid; do
+    kill -INT "$job" 2>/dev/null || true
+    wait "$job" 2>/dev/null || true
+  done
   t1=$(date +%s.%N)
   # SIPp: 0 all calls succeeded, 1 some failed; anything else (timeout's 124/137, SIPp's
   # fatal errors) means the run itself broke
@@ -265,7 +284,7 @@ run_phase() {
   stop_group "$uas_pid"
   forget "$uas_pid"
 
-  local ok failed retrans uas_failed rate_got cpu_s per10k uac_cpu uas_cpu wall
+  local ok failed retrans uas_failed rate_got cpu_s per10k user_per10k uac_cpu uas_cpu wall
   local uac_csv="$WORK_DIR/$tag-uac.csv" uas_csv="$WORK_DIR/$tag-uas.csv"
   ok=$(sipp_stat "$uac_csv" 'SuccessfulCall(C)')
   failed=$((count - ok))  # failed or never completed
@@ -276,19 +295,25 @@ run_phase() {
   rate_got=$(sipp_stat "$uac_csv" 'CallRate(C)')
   wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
   cpu_s=$(ticks_to_s $((cpu1 - cpu0)))
-  per10k=$(awk -v t=$((cpu1 - cpu0)) -v hz="$CLK_TCK" -v n="$ok" 'BEGIN { if (n > 0) printf "%.3f", t / hz * 10000 / n; else print "nan" }')
+  per10k=$(per_10k $((cpu1 - cpu0)) "$ok")
+  user_per10k=''
+  if [[ -n $split_pid ]]; then
+    user_per10k=$(awk -v c="$per10k" -v s="$(perf_user_share "$WORK_DIR/$tag-split.data")" \
+      'BEGIN { if (s == "nan" || c == "nan") print "nan"; else printf "%.3f", c * s }')
+  fi
   # `times` prints the shell's own times, then its children's: "0m1.230s 0m0.450s"
   uac_cpu=$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); printf "%.2f", u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$WORK_DIR/$tag-uac.times")
   uas_cpu=$(ticks_to_s $((uas1 - uas0)))
 
   local what=REGISTERs
   [[ $kind == call ]] && what=calls
-  printf '%-8s %-8s %d/%d %s ok, %d failed (UAS: %s failed or open), %s retransmissions, %.1f/s achieved, %.1f s wall | proxy CPU %s s (after: %s) = %s s per 10k | SIPp CPU: UAC %s s, UAS %s s | UDP drops: proxy %d, UAS %d, UAC+other %d\n' \
+  printf '%-8s %-8s %d/%d %s ok, %d failed (UAS: %s failed or open), %s retransmissions, %.1f/s achieved, %.1f s wall | proxy CPU %s s (after: %s) = %s s per 10k%s | SIPp CPU: UAC %s s, UAS %s s | UDP drops: proxy %d, UAS %d, UAC+other %d\n' \
     "$proxy" "$kind" "$ok" "$count" "$what" "$failed" "${uas_failed:-?}" "${retrans:-?}" "${rate_got:-0}" "$wall" \
-    "$cpu_s" "$(ticks_to_s $((cpu1 - cpu_end)))" "$per10k" "$uac_cpu" "$uas_cpu" \
+    "$cpu_s" "$(ticks_to_s $((cpu1 - cpu_end)))" "$per10k" "${user_per10k:+ (user $user_per10k)}" "$uac_cpu" "$uas_cpu" \
     $((pdrops1 - pdrops0)) "$udrops" $((drops1 - drops0 - (pdrops1 - pdrops0) - udrops))
 
   RESULT[${proxy}_${kind}_per10k]=$per10k
+  RESULT[${proxy}_${kind}_user_per10k]=$user_per10k
   RESULT[${proxy}_${kind}_failed]=$failed
   RESULT[${proxy}_${kind}_uas_failed]=$uas_failed
   RESULT[${proxy}_${kind}_rate]=$rate_got
@@ -329,6 +354,10 @@ status=0
 for p in "${PROXIES[@]}"; do
   echo "${p}_cpu_s_per_10k_registers ${RESULT[${p}_register_per10k]}"
   echo "${p}_cpu_s_per_10k_calls ${RESULT[${p}_call_per10k]}"
+  if [[ $PERF_SPLIT == 1 ]]; then
+    echo "${p}_user_cpu_s_per_10k_registers ${RESULT[${p}_register_user_per10k]}"
+    echo "${p}_user_cpu_s_per_10k_calls ${RESULT[${p}_call_user_per10k]}"
+  fi
   echo "${p}_failed_registers ${RESULT[${p}_register_failed]}"
   echo "${p}_failed_calls ${RESULT[${p}_call_failed]}"
   echo "${p}_registrar_failed_registers ${RESULT[${p}_register_uas_failed]}"
@@ -344,8 +373,16 @@ done
 if [[ $ONLY == both && $WITH_RELAY == 1 ]]; then
   echo "floor_cpu_per_register_ratio_vs_kamailio $(ratio "${RESULT[relay_register_per10k]}" "${RESULT[kamailio_register_per10k]}")"
   echo "floor_cpu_per_call_ratio_vs_kamailio $(ratio "${RESULT[relay_call_per10k]}" "${RESULT[kamailio_call_per10k]}")"
+  for k in register call; do
+    echo "above_floor_cpu_per_${k}_ratio_vs_kamailio $(above_floor_ratio "${RESULT[pinhole_${k}_per10k]}" "${RESULT[kamailio_${k}_per10k]}" "${RESULT[relay_${k}_per10k]}")"
+  done
 fi
 if [[ $ONLY == both ]]; then
+  if [[ $PERF_SPLIT == 1 ]]; then
+    for k in register call; do
+      echo "user_cpu_per_${k}_ratio_vs_kamailio $(ratio "${RESULT[pinhole_${k}_user_per10k]}" "${RESULT[kamailio_${k}_user_per10k]}")"
+    done
+  fi
   echo "cpu_per_register_ratio_vs_kamailio $(ratio "${RESULT[pinhole_register_per10k]}" "${RESULT[kamailio_register_per10k]}")"
   echo "cpu_per_call_ratio_vs_kamailio $(ratio "${RESULT[pinhole_call_per10k]}" "${RESULT[kamailio_call_per10k]}")"
 fi
