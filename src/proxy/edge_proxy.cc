@@ -471,7 +471,8 @@ bool EdgeProxy::start_branch(Call& call, const sip::Message& request, const Dest
                                  .to_upstream = to_upstream,
                                  .client_flow = std::nullopt,
                                  .context = new_record(dest),
-                                 .relay_branch = branch});
+                                 .relay_branch = branch,
+                                 .via_branch = branch});
   Branch& started = call.branches.back();
   if (dest.flow && !to_upstream && (retarget == nullptr || retarget->routes.empty())) started.client_flow = dest.flow;
   if (media_offer(call, call.branches.size() - 1, request, dest)) {
@@ -488,15 +489,18 @@ bool EdgeProxy::start_branch(Call& call, const sip::Message& request, const Dest
 }
 
 bool EdgeProxy::launch_branch(Call& call, Branch& branch) {
-  auto parsed = sip::Message::parse(branch.forwarded, sip::Framing::kDatagram);
-  if (!parsed.ok()) {
-    shared_.log->error("rewritten request does not parse: {}", parsed.error().what);
-    return false;
-  }
   TxnRecord* rec = record_at(branch.context);
   if (rec == nullptr) return false;
-  auto id = table_.send_request(std::move(*parsed), reliability_of(rec->dest.transport), branch.context, now());
-  if (!id.ok()) return false;
+  // The table takes the bytes unparsed (it parses them only if it needs to: the ACK for a
+  // non-2xx, a CANCEL built from the INVITE). Our rewrite keeps the request line as received,
+  // so its first token is the method, which sanity checks made the CSeq's too.
+  const std::string method = branch.forwarded.substr(0, branch.forwarded.find(' '));  // short: no allocation
+  auto id = table_.send_request(std::move(branch.forwarded), method, branch.via_branch,
+                                reliability_of(rec->dest.transport), branch.context, now());
+  if (!id.ok()) {
+    shared_.log->error("client transaction refused: {}", id.error().what);
+    return false;
+  }
   bind_record(*id, branch.context, Role::kBranch);
   rec->call = &call;
   rec->branch = static_cast<uint32_t>(&branch - call.branches.data()) & kMaxBranches;  // below it: start_branch
@@ -505,6 +509,7 @@ bool EdgeProxy::launch_branch(Call& call, Branch& branch) {
   // The transaction holds the request now (and frees it at the final response); the call,
   // which lives 32 s longer, would hold a second copy for nothing.
   std::string().swap(branch.forwarded);
+  std::string().swap(branch.via_branch);
   if (call.invite) start_timer_c(*rec, branch.context);
   return true;
 }
@@ -610,7 +615,7 @@ void EdgeProxy::cancel_branch(Call& call, Branch& branch) {
   }
   branch.cancel_pending = false;
   // The INVITE as sent, which its client transaction keeps until a final response (after which
-  // the branch is done): not parsed again from our own bytes.
+  // the branch is done), parsed from our bytes only now: most branches are never cancelled.
   const sip::Message* sent = branch.txn != txn::kNoTransaction ? table_.request(branch.txn) : nullptr;
   if (sent == nullptr) return;
   const sip::Message& inv = *sent;
@@ -629,13 +634,13 @@ void EdgeProxy::cancel_branch(Call& call, Branch& branch) {
   }
   b.header("From", from->value).header("To", to->value).header("Call-ID", *call_id);
   b.header("CSeq", std::to_string(cseq->number) + " CANCEL").header("Max-Forwards", "70");
-  auto parsed = sip::Message::parse(b.build(), sip::Framing::kDatagram);
-  if (!parsed.ok()) return;
   // The branch's record lives as long as its transaction (and it has none before it was sent).
   const TxnRecord* invite = record_at(branch.context);
   if (invite == nullptr || invite->role != Role::kBranch) return;
   uint64_t ctx = new_record(invite->dest);
-  auto id = table_.send_request(std::move(*parsed), reliability_of(invite->dest.transport), ctx, now());
+  // Handed over unparsed: its key is the INVITE's branch with method CANCEL.
+  auto id =
+      table_.send_request(b.build(), "CANCEL", (*top)->branch, reliability_of(invite->dest.transport), ctx, now());
   if (!id.ok()) {
     free_record(ctx);
     return;

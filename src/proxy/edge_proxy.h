@@ -144,6 +144,9 @@ class EdgeProxy final : public transport::MessageHandler,
     bool media_pending = false;  // the offer is at the relay: the request is not sent yet
     uint64_t context = 0;        // the branch's record (see TxnRecord): kept while the relay works
     std::string relay_branch;
+    // Our Via's branch, until the request is sent: with the method, the client transaction's key,
+    // so the table need not parse `forwarded` to find it (relay_branch may be cleared by then).
+    std::string via_branch;
   };
   // One proxied request: its server transaction and client branches (§16).
   struct Call {

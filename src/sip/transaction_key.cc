@@ -51,23 +51,20 @@ Result<std::string> server_transaction_key(const Message& request) {
 
 Result<std::string> cancelled_invite_key(const Message& cancel) { return request_key(cancel, "INVITE"); }
 
-namespace {
-
-std::string branch_method_key(std::string_view branch, std::string_view method) {
-  std::string key(branch);
-  key.push_back('|');
+std::string client_transaction_key_of(std::string_view branch, std::string_view method) {
+  std::string key;
+  key.reserve(branch.size() + 1 + method.size());
+  key.append(branch).push_back('|');
   key.append(method);
   return key;
 }
-
-}  // namespace
 
 Result<std::string> client_transaction_key(const Message& response) {
   auto via = response.top_via();
   if (!via) return via.error();
   auto cseq = response.cseq();
   if (!cseq) return cseq.error();
-  return branch_method_key((*via)->branch, cseq->method_name);
+  return client_transaction_key_of((*via)->branch, cseq->method_name);
 }
 
 Result<std::string> client_transaction_key_of_request(const Message& request) {
@@ -76,7 +73,7 @@ Result<std::string> client_transaction_key_of_request(const Message& request) {
   auto cseq = request.cseq();
   if (!cseq) return Error{500, "request without CSeq"};
   if (!(*via)->rfc3261_branch()) return Error{500, "client transaction needs an RFC 3261 branch"};
-  return branch_method_key((*via)->branch, cseq->method_name);
+  return client_transaction_key_of((*via)->branch, cseq->method_name);
 }
 
 }  // namespace pinhole::sip

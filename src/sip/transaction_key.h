@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 
 #include "common/result.h"
 #include "sip/message.h"
@@ -23,5 +24,9 @@ Result<std::string> client_transaction_key(const Message& response);
 // The same key computed from the request a client transaction sends, so its responses find it.
 // The request must carry an RFC 3261 branch (ours always do); fails with 500 otherwise.
 Result<std::string> client_transaction_key_of_request(const Message& request);
+
+// The client key from its parts (top Via branch, CSeq method), for a TU that made the branch
+// itself and need not parse its own request to find it (txn::TransactionTable::send_request).
+std::string client_transaction_key_of(std::string_view branch, std::string_view method);
 
 }  // namespace pinhole::sip

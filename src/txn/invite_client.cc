@@ -50,7 +50,7 @@ std::string_view InviteClient::state_name(State s) {
   return "?";
 }
 
-InviteClient::InviteClient(sip::MessagePtr invite, Reliability reliability, const TimerConfig& timers)
+InviteClient::InviteClient(ClientRequest invite, Reliability reliability, const TimerConfig& timers)
     : invite_(std::move(invite)), timers_(timers), reliability_(reliability) {}
 
 Output InviteClient::start() {
@@ -60,7 +60,7 @@ Output InviteClient::start() {
     out.start(TimerName::kA, timer_a_);
   }
   out.start(TimerName::kB, timers_.transaction_timeout());
-  out.send(invite_->bytes());
+  out.send(invite_.bytes());
   return out;
 }
 
@@ -82,12 +82,18 @@ Output InviteClient::on_response(const sip::Message& response) {
         state_ = State::kAccepted;  // RFC 6026 §7.2
         out.start(TimerName::kM, timers_.transaction_timeout());
       } else {
-        auto ack = build_ack(*invite_, response);
-        if (!ack) return Output::with(Verdict::kIgnored);
-        ack_ = std::move(ack).value();
+        const sip::Message* invite = invite_.parsed();
+        if (invite != nullptr) {
+          auto ack = build_ack(*invite, response);
+          if (!ack) return Output::with(Verdict::kIgnored);
+          ack_ = std::move(ack).value();
+        }
+        // An INVITE given as bytes that do not parse (the table counts it) gets no ACK: the
+        // response still completes the transaction and goes to the TU, and the next hop's
+        // retransmissions are absorbed until it gives up (Timer H), rather than the call hanging.
         state_ = State::kCompleted;
         out.start(TimerName::kD, timers_.d(reliability_));
-        out.send(ack_);
+        if (!ack_.empty()) out.send(ack_);
       }
       out.notify = Notify::kResponse;
       return out;
@@ -96,7 +102,7 @@ Output InviteClient::on_response(const sip::Message& response) {
       // A retransmission of the final response: the ACK was lost, send it again (§17.1.1.2).
       if (!is_final_non2xx(status)) return Output::with(Verdict::kIgnored);
       Output out = Output::with(Verdict::kAbsorbed);
-      out.send(ack_);
+      if (!ack_.empty()) out.send(ack_);
       return out;
     }
     case State::kAccepted: {
@@ -119,7 +125,7 @@ Output InviteClient::on_timer(TimerName timer) {
       Output out;
       timer_a_ *= 2;  // T1, 2*T1, 4*T1... until B ends it (§17.1.1.2)
       out.start(TimerName::kA, timer_a_);
-      out.send(invite_->bytes());
+      out.send(invite_.bytes());
       return out;
     }
     case TimerName::kB: {

@@ -10,16 +10,19 @@
 // match it and are passed to the TU for forwarding; the ACK for a 2xx is the TU's, end to end.
 //
 // Ownership and threads: the machine owns the request it sends (retransmitted from its bytes,
-// read again to build the ACK) and the last ACK it built. It is used by the one worker thread that
-// owns it (through TransactionTable); it keeps no pointers into anyone else's memory.
+// read again to build the ACK: see ClientRequest) and the last ACK it built. It is used by the
+// one worker thread that owns it (through TransactionTable); it keeps no pointers into anyone
+// else's memory.
 #pragma once
 
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "common/result.h"
 #include "sip/message.h"
 #include "txn/actions.h"
+#include "txn/client_request.h"
 
 namespace pinhole::txn {
 
@@ -35,7 +38,9 @@ class InviteClient {
   static std::string_view state_name(State s);
 
   // `invite` is the request as it goes on the wire (parsed from the bytes the transport sends).
-  InviteClient(sip::MessagePtr invite, Reliability reliability, const TimerConfig& timers);
+  InviteClient(sip::MessagePtr invite, Reliability reliability, const TimerConfig& timers)
+      : InviteClient(ClientRequest(std::move(invite)), reliability, timers) {}
+  InviteClient(ClientRequest invite, Reliability reliability, const TimerConfig& timers);
 
   // Sends the INVITE; starts A (unreliable only) and B.
   Output start();
@@ -45,12 +50,14 @@ class InviteClient {
   Output on_transport_error();
 
   State state() const { return state_; }
-  // The INVITE, until a final response came (then nullptr: see release_request).
-  const sip::Message* request() const { return invite_.get(); }
+  // The INVITE, until a final response came (then nullptr: see release_request); also nullptr
+  // when it was given as bytes that do not parse.
+  const sip::Message* request() const { return invite_ ? invite_.parsed() : nullptr; }
+  bool request_parse_failed() const { return invite_.parse_failed(); }
   // In Completed the ACK is already built (ack_) and in Accepted nothing is sent: the table takes
   // the INVITE back so it is freed at once, not after Timer D/M (32 s).
-  sip::MessagePtr release_request() {
-    return state_ == State::kCalling || state_ == State::kProceeding ? nullptr : std::move(invite_);
+  ClientRequest release_request() {
+    return state_ == State::kCalling || state_ == State::kProceeding ? ClientRequest() : std::move(invite_);
   }
   // The ACK sent for the non-2xx final response; empty before one arrived.
   std::string_view ack() const { return ack_; }
@@ -58,7 +65,7 @@ class InviteClient {
  private:
   Output terminate(Output out);
 
-  sip::MessagePtr invite_;
+  ClientRequest invite_;
   std::string ack_;
   TimerConfig timers_;
   Millis timer_a_{0};  // current A interval: T1, doubling at each retransmission (no T2 cap)

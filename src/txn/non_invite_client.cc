@@ -5,7 +5,7 @@
 
 namespace pinhole::txn {
 
-NonInviteClient::NonInviteClient(sip::MessagePtr request, Reliability reliability, const TimerConfig& timers)
+NonInviteClient::NonInviteClient(ClientRequest request, Reliability reliability, const TimerConfig& timers)
     : request_(std::move(request)), timers_(timers), reliability_(reliability) {}
 
 Output NonInviteClient::start() {
@@ -15,7 +15,7 @@ Output NonInviteClient::start() {
     out.start(TimerName::kE, timer_e_);
   }
   out.start(TimerName::kF, timers_.transaction_timeout());
-  out.send(request_->bytes());
+  out.send(request_.bytes());
   return out;
 }
 
@@ -49,7 +49,7 @@ Output NonInviteClient::on_timer(TimerName timer) {
       // §17.1.2.2: min(2*E, T2) in Trying; T2 once a provisional response came.
       timer_e_ = state_ == State::kTrying ? std::min(2 * timer_e_, timers_.t2) : timers_.t2;
       out.start(TimerName::kE, timer_e_);
-      out.send(request_->bytes());
+      out.send(request_.bytes());
       return out;
     }
     case TimerName::kF: {

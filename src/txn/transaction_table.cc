@@ -4,7 +4,9 @@
 #include <cassert>
 #include <type_traits>
 
+#include "sip/method.h"
 #include "sip/transaction_key.h"
+#include "sip/via.h"
 
 namespace pinhole::txn {
 namespace {
@@ -16,8 +18,10 @@ constexpr bool kIsServer = std::is_same_v<M, InviteServer> || std::is_same_v<M, 
 
 TransactionTable::CallScope::~CallScope() {
   if (--table_.depth_ != 0) return;
+  for (uint32_t slot : table_.graveyard_) table_.free_slot(slot);
   table_.graveyard_.clear();
   table_.released_.clear();
+  table_.released_sent_.clear();
 }
 
 TransactionTable::TransactionTable(const TimerConfig& timers, TransactionTransport& transport, TransactionUser& tu)
@@ -25,21 +29,46 @@ TransactionTable::TransactionTable(const TimerConfig& timers, TransactionTranspo
 
 TransactionTable::~TransactionTable() = default;
 
-template <typename M>
-TransactionTable::Entry& TransactionTable::create(std::string key, uint64_t context, sip::MessagePtr message,
+template <typename M, typename Request>
+TransactionTable::Entry& TransactionTable::create(std::string key, uint64_t context, Request message,
                                                   Reliability reliability) {
-  const TransactionId id = next_id_++;
-  auto entry = std::make_unique<Entry>(id, std::move(key), context, std::in_place_type<M>, std::move(message),
-                                       reliability, timers_);
-  Entry& e = *entry;
-  entries_.emplace(id, std::move(entry));
-  (kIsServer<M> ? server_keys_ : client_keys_).emplace(e.key, id);
+  uint32_t index = 0;
+  if (!free_slots_.empty()) {
+    index = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    // 2^32 - 1 slots (the id's low half) would take far more memory than a worker has.
+    assert(slots_made_ < UINT32_MAX);
+    index = slots_made_++;
+    if (index % kSlotChunk == 0) chunks_.push_back(std::make_unique<Slot[]>(kSlotChunk));
+  }
+  Slot& slot = slot_at(index);
+  const TransactionId id = id_of(index, slot.generation);
+  const size_t hash = hash_key(key);
+  Entry& e = slot.entry.emplace(id, std::move(key), hash, context, std::in_place_type<M>, std::move(message),
+                                reliability, timers_);
+  slot.live = true;
+  ++live_;
+  (kIsServer<M> ? server_keys_ : client_keys_).emplace(Key{e.key_hash, e.key}, id);
   return e;
 }
 
+void TransactionTable::free_slot(uint32_t index) {
+  Slot& slot = slot_at(index);
+  slot.entry.reset();
+  // A slot whose generation would wrap is never reused, so an id is never issued twice (a TU may
+  // keep a stale id as a map key). One slot lost per 2^32 transactions on it.
+  if (slot.generation == UINT32_MAX) return;
+  ++slot.generation;
+  free_slots_.push_back(index);
+}
+
 TransactionTable::Entry* TransactionTable::find(TransactionId txn) const {
-  auto it = entries_.find(txn);
-  return it == entries_.end() ? nullptr : it->second.get();
+  const uint64_t low = txn & UINT32_MAX;
+  if (low == 0 || low > slots_made_) return nullptr;
+  Slot& slot = slot_at(static_cast<uint32_t>(low - 1));
+  if (!slot.live || slot.generation != static_cast<uint32_t>(txn >> 32)) return nullptr;
+  return &*slot.entry;
 }
 
 Received TransactionTable::receive_request(sip::MessagePtr request, Reliability reliability, uint64_t context,
@@ -61,7 +90,7 @@ Received TransactionTable::receive_request(sip::MessagePtr request, Reliability 
     return r;
   }
 
-  if (auto it = server_keys_.find(*key); it != server_keys_.end()) {
+  if (auto it = server_keys_.find(probe(*key)); it != server_keys_.end()) {
     Entry& e = *find(it->second);
     Output out = std::visit(
         [&](auto& m) -> Output {
@@ -97,7 +126,7 @@ Received TransactionTable::receive_request(sip::MessagePtr request, Reliability 
   if (request->method() == sip::Method::kCancel) {
     auto invite_key = sip::cancelled_invite_key(*request);
     if (invite_key.ok())
-      if (auto it = server_keys_.find(*invite_key); it != server_keys_.end()) cancelled = it->second;
+      if (auto it = server_keys_.find(probe(*invite_key)); it != server_keys_.end()) cancelled = it->second;
   }
   const bool invite = request->method() == sip::Method::kInvite;
   Entry& e = invite ? create<InviteServer>(std::move(key).value(), context, std::move(request), reliability)
@@ -123,7 +152,7 @@ Received TransactionTable::receive_response(sip::MessagePtr response, TimePoint 
     r.message = std::move(response);
     return r;
   }
-  auto it = client_keys_.find(*key);
+  auto it = client_keys_.find(probe(*key));
   if (it == client_keys_.end()) {
     ++counters_.responses_unmatched;
     r.disposition = Disposition::kNoMatch;
@@ -197,13 +226,35 @@ Result<TransactionId> TransactionTable::send_request(sip::MessagePtr request, Re
     ++counters_.tu_calls_rejected;
     return key.error();
   }
-  if (client_keys_.contains(*key)) {
+  const bool invite = request->method() == sip::Method::kInvite;
+  return start_client(std::move(key).value(), invite, ClientRequest(std::move(request)), reliability, context, now);
+}
+
+Result<TransactionId> TransactionTable::send_request(std::string bytes, std::string_view method,
+                                                     std::string_view branch, Reliability reliability, uint64_t context,
+                                                     TimePoint now) {
+  CallScope scope(*this);
+  const sip::Method m = sip::method_from_name(method);
+  if (method.empty() || m == sip::Method::kAck) {
+    ++counters_.tu_calls_rejected;
+    return Error{500, "no client transaction for this message"};
+  }
+  if (branch.size() <= sip::kBranchMagicCookie.size() || !branch.starts_with(sip::kBranchMagicCookie)) {
+    ++counters_.tu_calls_rejected;
+    return Error{500, "client transaction needs an RFC 3261 branch"};
+  }
+  return start_client(sip::client_transaction_key_of(branch, method), m == sip::Method::kInvite,
+                      ClientRequest(std::move(bytes)), reliability, context, now);
+}
+
+Result<TransactionId> TransactionTable::start_client(std::string key, bool invite, ClientRequest request,
+                                                     Reliability reliability, uint64_t context, TimePoint now) {
+  if (client_keys_.contains(probe(key))) {
     ++counters_.tu_calls_rejected;
     return Error{500, "branch already in use by a client transaction"};
   }
-  const bool invite = request->method() == sip::Method::kInvite;
-  Entry& e = invite ? create<InviteClient>(std::move(key).value(), context, std::move(request), reliability)
-                    : create<NonInviteClient>(std::move(key).value(), context, std::move(request), reliability);
+  Entry& e = invite ? create<InviteClient>(std::move(key), context, std::move(request), reliability)
+                    : create<NonInviteClient>(std::move(key), context, std::move(request), reliability);
   Output out = std::visit([](auto& m) { return m.start(); }, e.machine);
   apply(e, out, now, nullptr);
   return e.id;
@@ -294,9 +345,14 @@ void TransactionTable::apply(Entry& e, const Output& out, TimePoint now, sip::Me
   // alive, and the heap would grow by ~28 KB per call (docs/benchmarks.md).
   std::visit(
       [this](auto& m) {
-        if (auto r = m.release_request()) released_.push_back(std::move(r));
+        if (auto r = m.release_request()) keep_released(std::move(r));
       },
       e.machine);
+}
+
+void TransactionTable::keep_released(ClientRequest request) {
+  if (request.parse_failed()) ++counters_.unparsable_requests;
+  released_sent_.push_back(std::move(request));
 }
 
 void TransactionTable::retire(Entry& e) {
@@ -305,11 +361,21 @@ void TransactionTable::retire(Entry& e) {
     if (e.timers[tag] != TimerWheel::kNoNode) wheel_.cancel(e.timers[tag], id, static_cast<uint16_t>(tag));
     e.timers[tag] = TimerWheel::kNoNode;
   }
-  const bool server = std::visit([](const auto& m) { return kIsServer<std::decay_t<decltype(m)>>; }, e.machine);
-  (server ? server_keys_ : client_keys_).erase(e.key);
-  auto it = entries_.find(id);
-  graveyard_.push_back(std::move(it->second));  // `e` lives until the outermost call returns
-  entries_.erase(it);
+  const bool server = std::visit(
+      [this](const auto& m) {
+        if constexpr (kIsServer<std::decay_t<decltype(m)>>) {
+          return true;
+        } else {
+          if (m.request_parse_failed()) ++counters_.unparsable_requests;  // still held: not counted yet
+          return false;
+        }
+      },
+      e.machine);
+  (server ? server_keys_ : client_keys_).erase(Key{e.key_hash, e.key});
+  const auto index = static_cast<uint32_t>((id & UINT32_MAX) - 1);
+  slot_at(index).live = false;  // unknown from now on; `e` lives until the outermost call returns
+  graveyard_.push_back(index);
+  --live_;
   tu_.on_terminated(id);
 }
 

@@ -45,7 +45,10 @@
 
 namespace pinhole::txn {
 
-// Names a transaction in callbacks and TU calls. Never reused by a table; 0 is "none".
+// Names a transaction in callbacks and TU calls; 0 is "none". Never reused by a table, so an id
+// the TU kept past on_terminated names nothing (request(), kind(), state(), respond() answer
+// "unknown"), and ids may key the TU's maps. Not ordered: ids are not handed out in creation
+// order (the table encodes its storage slot and the slot's generation in them).
 using TransactionId = uint64_t;
 inline constexpr TransactionId kNoTransaction = 0;
 
@@ -120,6 +123,10 @@ struct TableCounters {
   uint64_t timeouts = 0;             // Timers B, F, H
   uint64_t transport_errors = 0;     // transactions told of a transport error
   uint64_t send_failures = 0;        // TransactionTransport::send returned false
+  // Requests given to send_request as bytes that did not parse when the transaction needed them
+  // (no ACK for a non-2xx, request() nullptr): a bug in the TU's serializer. Counted when the
+  // transaction lets the request go (final response or termination).
+  uint64_t unparsable_requests = 0;
 };
 
 class TransactionTable {
@@ -157,6 +164,13 @@ class TransactionTable {
   // the serialized bytes, top Via with our RFC 3261 branch), and sends it. ACK has no client
   // transaction (the TU sends it directly); refused with 500, as is a branch already in use.
   Result<TransactionId> send_request(sip::MessagePtr request, Reliability reliability, uint64_t context, TimePoint now);
+  // The same for a request the TU serialized itself and does not need parsed: `bytes` are sent
+  // as they are and parsed only if the transaction needs them (request(), the ACK for a non-2xx;
+  // see ClientRequest). `method` is its method name (the request line's, which is the CSeq's:
+  // sip/sanity.h) and `branch` its top Via branch, which must be an RFC 3261 one; the caller
+  // vouches that they are the bytes' (the key is built from them, not from the bytes).
+  Result<TransactionId> send_request(std::string bytes, std::string_view method, std::string_view branch,
+                                     Reliability reliability, uint64_t context, TimePoint now);
   // Sends the TU's response (serialized, with its status code) on server transaction `txn`.
   // 481 when `txn` is unknown or terminated, 500 when the transaction cannot send it in its
   // state (a second final response, a response on a client transaction).
@@ -164,7 +178,10 @@ class TransactionTable {
 
   // --- Inspection ---
 
-  size_t size() const { return entries_.size(); }
+  size_t size() const { return live_; }
+  // Entry slots allocated so far (live, retired until the outermost call returns, free): bounded
+  // by the peak of live transactions, since freed slots are reused.
+  size_t slot_count() const { return slots_made_; }
   // The request that created `txn` (the INVITE a CANCEL refers to, for a 487), or nullptr: also
   // once the transaction has its final response (the machine no longer keeps the request).
   const sip::Message* request(TransactionId txn) const;
@@ -179,12 +196,13 @@ class TransactionTable {
 
   struct Entry {
     template <typename M, typename... Args>
-    Entry(TransactionId i, std::string k, uint64_t c, std::in_place_type_t<M> type, Args&&... args)
-        : id(i), key(std::move(k)), context(c), machine(type, std::forward<Args>(args)...) {
+    Entry(TransactionId i, std::string k, size_t h, uint64_t c, std::in_place_type_t<M> type, Args&&... args)
+        : id(i), key(std::move(k)), key_hash(h), context(c), machine(type, std::forward<Args>(args)...) {
       timers.fill(TimerWheel::kNoNode);
     }
     TransactionId id;
     std::string key;  // the maps' keys are views of this
+    size_t key_hash;  // hash_key(key), so that unlinking the entry does not read the key again
     uint64_t context;
     Machine machine;
     // The wheel nodes of the running timers, by TimerName (kNoNode: not running); cancelled when
@@ -206,8 +224,54 @@ class TransactionTable {
     TransactionTable& table_;
   };
 
-  template <typename M>
-  Entry& create(std::string key, uint64_t context, sip::MessagePtr message, Reliability reliability);
+  // A storage slot of the entry slab. `generation` counts the slot's occupants: the id of the
+  // current one is id_of(slot, generation). An entry stays constructed in the graveyard (not
+  // `live`, found by no id) until the outermost call returns; only then is the slot reused.
+  struct Slot {
+    std::optional<Entry> entry;
+    uint32_t generation = 0;
+    bool live = false;
+  };
+  // Slots per chunk. Chunks never move, so an Entry& stays valid while the slab grows.
+  static constexpr uint32_t kSlotChunk = 512;
+  // The low half is the slot + 1, so no id is 0 (kNoTransaction) and the first is 1.
+  static TransactionId id_of(uint32_t slot, uint32_t generation) {
+    return (static_cast<uint64_t>(generation) << 32) | (static_cast<uint64_t>(slot) + 1);
+  }
+  Slot& slot_at(uint32_t slot) const { return chunks_[slot / kSlotChunk][slot % kSlotChunk]; }
+  void free_slot(uint32_t slot);
+
+  // A transaction key as the maps hold it: the hash is computed once, when the entry is created
+  // (or the probe built), so that retiring an entry does not re-hash its ~100-byte key.
+  struct Key {
+    size_t hash;
+    std::string_view text;
+  };
+  // absl's own string hash: for std::string_view (not absl's here) absl::Hash falls back to
+  // std::hash, whose byte-at-a-time Murmur was 3 % of the edge's CPU on these ~100-byte keys.
+  static size_t hash_key(std::string_view k) {
+    return absl::Hash<absl::string_view>{}(absl::string_view(k.data(), k.size()));
+  }
+  static Key probe(std::string_view k) { return Key{hash_key(k), k}; }
+  struct KeyHash {
+    size_t operator()(const Key& k) const { return k.hash; }
+  };
+  struct KeyEq {
+    bool operator()(const Key& a, const Key& b) const {
+      // An entry's own key (erase) is the same view: no need to read the string.
+      return a.hash == b.hash && a.text.size() == b.text.size() && (a.text.data() == b.text.data() || a.text == b.text);
+    }
+  };
+  using KeyMap = absl::flat_hash_map<Key, TransactionId, KeyHash, KeyEq>;
+
+  template <typename M, typename Request>
+  Entry& create(std::string key, uint64_t context, Request message, Reliability reliability);
+  // Creates a client transaction under `key` (refused if in use) and starts it.
+  Result<TransactionId> start_client(std::string key, bool invite, ClientRequest request, Reliability reliability,
+                                     uint64_t context, TimePoint now);
+  void keep_released(sip::MessagePtr request) { released_.push_back(std::move(request)); }
+  void keep_released(ClientRequest request);
+  // O(1): the slot named by the id, if it is live with the id's generation.
   Entry* find(TransactionId txn) const;
   // Carries out `out` for `e` (see actions.h for the order). `message` is the event's message
   // for kResponse/kAck notifications; `cancelled` goes with kRequest.
@@ -219,26 +283,22 @@ class TransactionTable {
   TimerConfig timers_;
   TransactionTransport& transport_;
   TransactionUser& tu_;
-  TransactionId next_id_ = 1;
   int depth_ = 0;
 
-  absl::flat_hash_map<TransactionId, std::unique_ptr<Entry>> entries_;
-  // absl's own string hash: for std::string_view (not absl's here) absl::Hash falls back to
-  // std::hash, whose byte-at-a-time Murmur was 3 % of the edge's CPU on these ~100-byte keys.
-  struct KeyHash {
-    size_t operator()(std::string_view k) const {
-      return absl::Hash<absl::string_view>{}(absl::string_view(k.data(), k.size()));
-    }
-  };
-  absl::flat_hash_map<std::string_view, TransactionId, KeyHash> server_keys_;
-  absl::flat_hash_map<std::string_view, TransactionId, KeyHash> client_keys_;
+  std::vector<std::unique_ptr<Slot[]>> chunks_;
+  uint32_t slots_made_ = 0;
+  std::vector<uint32_t> free_slots_;  // LIFO: the slot reused next is the one still in cache
+  size_t live_ = 0;
+  KeyMap server_keys_;
+  KeyMap client_keys_;
   // Every running timer (id: the transaction, tag: the TimerName), fired in (deadline, start
   // order) order as the heap it replaced did. Stopped timers are removed at once (issue 3: the
   // heap's lazily deleted ones grew it to ~10 MB under load).
   TimerWheel wheel_;
   std::vector<std::pair<TransactionId, TimePoint>> pending_errors_;
-  std::vector<std::unique_ptr<Entry>> graveyard_;
-  std::vector<sip::MessagePtr> released_;  // requests machines gave back, freed with the graveyard
+  std::vector<uint32_t> graveyard_;           // slots of retired entries, freed when the outermost call returns
+  std::vector<sip::MessagePtr> released_;     // requests machines gave back, freed with the graveyard
+  std::vector<ClientRequest> released_sent_;  // the same, from client machines
   TableCounters counters_;
 };
 

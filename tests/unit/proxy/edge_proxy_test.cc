@@ -8,6 +8,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <deque>
+#include <optional>
 #include <set>
 
 #include "edge_proxy_fixture.h"
@@ -208,6 +209,56 @@ TEST_F(EdgeProxyTest, CancelIsPropagatedAfterAProvisional) {
     if (m->is_response() && m->status() == 487) saw_487 = true;
   }
   EXPECT_TRUE(saw_487);
+}
+
+// The branch's INVITE and CANCEL go to their client transactions as bytes: the transactions'
+// keys must still match the next hop's responses, and the hop-by-hop ACK must be built from the
+// INVITE parsed on demand.
+TEST_F(EdgeProxyTest, CancelledBranchMatchesItsResponsesAndAcksThe487) {
+  std::string invite =
+      "INVITE sip:bob@lab.example SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5062;branch=z9hG4bK-inv2;rport\r\n"
+      "Max-Forwards: 70\r\nFrom: <sip:alice@lab.example>;tag=a1\r\nTo: <sip:bob@lab.example>\r\n"
+      "Call-ID: inv2\r\nCSeq: 9 INVITE\r\nContact: <sip:alice@192.168.1.10:5062>\r\nContent-Length: 0\r\n\r\n";
+  deliver(kClientUdp, invite);
+  EXPECT_EQ(transport_.take().msg()->status(), 100);
+  Sent up = transport_.take();
+  auto up_invite = up.msg();
+  ASSERT_NE(up_invite, nullptr);
+  deliver(kUpstream, answer(*up_invite, 180));
+  EXPECT_EQ(transport_.take().msg()->status(), 180);
+  std::string cancel =
+      "CANCEL sip:bob@lab.example SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5062;branch=z9hG4bK-inv2;rport\r\n"
+      "Max-Forwards: 70\r\nFrom: <sip:alice@lab.example>;tag=a1\r\nTo: <sip:bob@lab.example>\r\n"
+      "Call-ID: inv2\r\nCSeq: 9 CANCEL\r\nContent-Length: 0\r\n\r\n";
+  deliver(kClientUdp, cancel);
+  EXPECT_EQ(transport_.take().msg()->status(), 200);
+  auto up_cancel = transport_.take().msg();
+  ASSERT_NE(up_cancel, nullptr);
+  ASSERT_EQ(up_cancel->method(), sip::Method::kCancel);
+  // The 200 for the CANCEL matches its transaction and goes no further.
+  deliver(kUpstream, answer(*up_cancel, 200));
+  EXPECT_TRUE(transport_.sent.empty());
+  deliver(kUpstream, answer(*up_invite, 487));
+  std::optional<Sent> ack;
+  bool saw_487 = false;
+  while (!transport_.sent.empty()) {
+    Sent s = transport_.take();
+    auto m = s.msg();
+    if (m->is_request() && m->method() == sip::Method::kAck) ack = std::move(s);
+    if (m->is_response() && m->status() == 487) saw_487 = true;
+  }
+  EXPECT_TRUE(saw_487);
+  ASSERT_TRUE(ack.has_value());
+  auto a = ack->msg();
+  EXPECT_EQ(ack->flow.remote, up.flow.remote);
+  EXPECT_EQ(a->request_uri().raw, up_invite->request_uri().raw);
+  EXPECT_EQ(a->top_via().value()->branch, up_invite->top_via().value()->branch);
+  EXPECT_EQ(a->cseq()->number, 9u);
+  EXPECT_EQ(a->to().value()->tag, "u1");
+  // A retransmitted 487 is absorbed and ACKed again with the same bytes.
+  deliver(kUpstream, answer(*up_invite, 487));
+  ASSERT_EQ(transport_.sent.size(), 1u);
+  EXPECT_EQ(transport_.take().bytes, ack->bytes);
 }
 
 TEST_F(EdgeProxyTest, TimerCCancelsABranchThatRingsTooLong) {

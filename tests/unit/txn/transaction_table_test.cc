@@ -6,6 +6,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -597,6 +599,194 @@ TEST_F(TransactionTableTest, AsynchronousTransportErrorOnAClient) {
   EXPECT_THAT(tu_.events, ElementsAre("transport-error 1 503", "terminated 1"));
   table_.transport_error(id, now());  // unknown by now: nothing happens
   EXPECT_EQ(tu_.events.size(), 2u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests given as bytes (parsed only when needed)
+
+TEST_F(TransactionTableTest, RequestGivenAsBytesIsRetransmittedAsIsAndMatchesItsResponses) {
+  const TimePoint t0 = now();
+  Req invite;
+  auto id = table_.send_request(invite.text(), "INVITE", "z9hG4bK74bf9.1", Reliability::kUnreliable, 3, now());
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(table_.kind(*id), TransactionKind::kInviteClient);
+  run_until(t0 + 1500ms);
+  EXPECT_THAT(transport_.times(*id, t0), ElementsAre(0, 500, 1500));
+  for (const auto& sent : transport_.sent) EXPECT_EQ(sent.bytes, invite.text());
+  // The key built from (branch, method) is the one a response's top Via and CSeq give.
+  EXPECT_EQ(receive_response(response_text(invite, 180)).disposition, Disposition::kPassedToTu);
+  EXPECT_EQ(table_.state(*id), "Proceeding");
+  EXPECT_EQ(table_.counters().unparsable_requests, 0u);
+}
+
+TEST_F(TransactionTableTest, RequestGivenAsBytesIsParsedForTheTu) {
+  Req options_req = options();
+  auto id = table_.send_request(options_req.text(), "OPTIONS", "z9hG4bK74bf9.1", Reliability::kReliable, 3, now());
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(table_.kind(*id), TransactionKind::kNonInviteClient);
+  const sip::Message* request = table_.request(*id);
+  ASSERT_NE(request, nullptr);
+  EXPECT_EQ(request->method(), sip::Method::kOptions);
+  EXPECT_EQ(request->bytes(), options_req.text());
+  EXPECT_EQ(table_.request(*id), request);  // parsed once
+  (void)receive_response(response_text(options_req, 200));
+  EXPECT_EQ(table_.request(*id), nullptr);  // released at the final response, as before
+}
+
+TEST_F(TransactionTableTest, AckForNon2xxIsBuiltFromTheLazilyParsedInvite) {
+  Req invite;
+  invite.extra = "Route: <sip:p2.example.com;lr>\r\n";
+  auto by_bytes = table_.send_request(invite.text(), "INVITE", "z9hG4bK74bf9.1", Reliability::kUnreliable, 42, now());
+  ASSERT_TRUE(by_bytes.ok());
+  Received r = receive_response(response_text(invite, 486));
+  EXPECT_EQ(r.disposition, Disposition::kPassedToTu);
+  ASSERT_EQ(transport_.sent.size(), 2u);
+  EXPECT_EQ(transport_.sent[1].context, 42u);
+  const std::string ack = transport_.sent[1].bytes;
+  auto parsed = parse(ack);
+  ASSERT_NE(parsed, nullptr);
+  EXPECT_EQ(parsed->method(), sip::Method::kAck);
+  EXPECT_EQ((*parsed->top_via())->branch, "z9hG4bK74bf9.1");
+  EXPECT_EQ((*parsed->to())->tag, "a6c85cf");
+  // The INVITE's route set (the ACK follows the INVITE's path, §17.1.1.3).
+  EXPECT_NE(ack.find("\r\nRoute: <sip:p2.example.com;lr>\r\n"), std::string::npos);
+
+  // The same ACK as for an INVITE given parsed.
+  Req again = invite;
+  again.vias[0] = "SIP/2.0/UDP proxy.atlanta.example.com;branch=z9hG4bKparsed";
+  const TransactionId by_message = send(again);
+  (void)receive_response(response_text(again, 486));
+  ASSERT_EQ(transport_.sent.size(), 4u);
+  std::string expected = transport_.sent[3].bytes;
+  expected.replace(expected.find("z9hG4bKparsed"), 13, "z9hG4bK74bf9.1");
+  EXPECT_EQ(ack, expected);
+  EXPECT_NE(by_message, kNoTransaction);
+}
+
+TEST_F(TransactionTableTest, RequestGivenAsBytesRefusals) {
+  Req invite;
+  ASSERT_TRUE(table_.send_request(invite.text(), "INVITE", "z9hG4bK74bf9.1", Reliability::kUnreliable, 3, now()).ok());
+  // The branch in use, whichever overload asks.
+  EXPECT_EQ(
+      table_.send_request(invite.text(), "INVITE", "z9hG4bK74bf9.1", Reliability::kUnreliable, 3, now()).error().status,
+      500);
+  EXPECT_EQ(table_.send_request(invite.message(), Reliability::kUnreliable, 3, now()).error().status, 500);
+  // No transaction for an ACK, nor without a method or an RFC 3261 branch.
+  const Req ack = invite.same_transaction("ACK", "a6c85cf");
+  EXPECT_EQ(table_.send_request(ack.text(), "ACK", "z9hG4bKother", Reliability::kUnreliable, 3, now()).error().status,
+            500);
+  EXPECT_EQ(table_.send_request(invite.text(), "", "z9hG4bKother", Reliability::kUnreliable, 3, now()).error().status,
+            500);
+  EXPECT_EQ(table_.send_request(invite.text(), "INVITE", "74bf9.1", Reliability::kUnreliable, 3, now()).error().status,
+            500);
+  EXPECT_EQ(table_.send_request(invite.text(), "INVITE", "z9hG4bK", Reliability::kUnreliable, 3, now()).error().status,
+            500);
+  EXPECT_EQ(table_.counters().tu_calls_rejected, 6u);
+  EXPECT_EQ(table_.size(), 1u);
+  // A CANCEL shares the INVITE's branch: another key (§17.1.3).
+  const Req cancel = invite.same_transaction("CANCEL");
+  EXPECT_TRUE(table_.send_request(cancel.text(), "CANCEL", "z9hG4bK74bf9.1", Reliability::kUnreliable, 3, now()).ok());
+  EXPECT_EQ(table_.size(), 2u);
+}
+
+TEST_F(TransactionTableTest, BytesThatDoNotParseAreCountedAndTheTransactionStillCompletes) {
+  const TimePoint t0 = now();
+  Req invite;
+  auto id =
+      table_.send_request("INVITE garbage\r\n\r\n", "INVITE", "z9hG4bK74bf9.1", Reliability::kUnreliable, 3, now());
+  ASSERT_TRUE(id.ok());
+  EXPECT_EQ(transport_.sent.size(), 1u);  // sent as given
+  EXPECT_EQ(table_.request(*id), nullptr);
+  EXPECT_EQ(table_.request(*id), nullptr);  // not tried again
+  Received r = receive_response(response_text(invite, 486));
+  EXPECT_EQ(r.disposition, Disposition::kPassedToTu);  // the TU still hears the final response
+  EXPECT_EQ(transport_.sent.size(), 1u);               // but no ACK could be built
+  EXPECT_EQ(table_.state(*id), "Completed");
+  EXPECT_EQ(table_.counters().unparsable_requests, 1u);
+  EXPECT_EQ(receive_response(response_text(invite, 486)).disposition, Disposition::kAbsorbed);
+  EXPECT_EQ(transport_.sent.size(), 1u);
+  run_until(t0 + 32s);  // Timer D
+  EXPECT_THAT(tu_.events, ElementsAre("response 1 486", "terminated 1"));
+  EXPECT_EQ(table_.counters().unparsable_requests, 1u);  // once per transaction
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry slots: reuse, and ids that stay unknown once retired
+
+TEST_F(TransactionTableTest, ARetiredIdStaysUnknownWhenItsSlotIsReused) {
+  Req bye = options();
+  bye.method = "BYE";
+  const TransactionId old_id = receive(bye, Reliability::kReliable).txn;
+  ASSERT_TRUE(respond(old_id, bye, 200).ok());
+  table_.advance(now());  // Timer J = 0 over a reliable transport
+  ASSERT_EQ(table_.size(), 0u);
+
+  Req next = bye;
+  next.vias[0] = "SIP/2.0/TCP proxy.atlanta.example.com;branch=z9hG4bKnext";
+  const TransactionId new_id = receive(next, Reliability::kReliable).txn;
+  EXPECT_EQ(table_.slot_count(), 1u);  // the retired one's slot, in a new generation
+  EXPECT_NE(new_id, old_id);
+  EXPECT_NE(new_id, kNoTransaction);
+  EXPECT_EQ(table_.state(old_id), "");
+  EXPECT_EQ(table_.kind(old_id), std::nullopt);
+  EXPECT_EQ(table_.request(old_id), nullptr);
+  EXPECT_EQ(respond(old_id, bye, 200).error().status, 481);
+  EXPECT_EQ(table_.state(new_id), "Trying");
+  EXPECT_EQ(table_.kind(new_id), TransactionKind::kNonInviteServer);
+  ASSERT_NE(table_.request(new_id), nullptr);
+  EXPECT_EQ((*table_.request(new_id)->top_via())->branch, "z9hG4bKnext");
+  EXPECT_EQ(table_.state(new_id), "Trying");  // the stale id's 200 did not land on it
+}
+
+TEST_F(TransactionTableTest, ASlotIsNotReusedInsideTheCallbackThatRetiredIt) {
+  const Req first = options();
+  Req second = options();
+  second.vias[0] = "SIP/2.0/UDP proxy.atlanta.example.com;branch=z9hG4bKsecond";
+  TransactionId from_callback = kNoTransaction;
+  tu_.on_terminated_hook = [&](TransactionId txn) {
+    if (from_callback != kNoTransaction) return;
+    auto id = table_.send_request(second.message(), Reliability::kUnreliable, 5, now());
+    ASSERT_TRUE(id.ok());
+    from_callback = *id;
+    EXPECT_NE(from_callback, txn);
+    EXPECT_EQ(table_.slot_count(), 2u);  // the retired entry still holds its slot
+    EXPECT_EQ(table_.state(txn), "");
+  };
+  (void)send(first, Reliability::kReliable);
+  (void)receive_response(response_text(first, 200));  // Completed; Timer K = 0 over a reliable transport
+  table_.advance(now());
+  ASSERT_NE(from_callback, kNoTransaction);
+  EXPECT_EQ(table_.state(from_callback), "Trying");
+  EXPECT_EQ(table_.size(), 1u);
+  // Freed once advance() returned: the next transaction takes that slot.
+  Req third = options();
+  third.vias[0] = "SIP/2.0/UDP proxy.atlanta.example.com;branch=z9hG4bKthird";
+  (void)send(third);
+  EXPECT_EQ(table_.slot_count(), 2u);
+  EXPECT_EQ(table_.size(), 2u);
+}
+
+TEST_F(TransactionTableTest, CreateRetireCyclesReuseSlotsAndNeverRepeatAnId) {
+  std::set<TransactionId> ids;
+  for (int i = 0; i < 1000; ++i) {
+    Req r = options();
+    r.vias[0] = "SIP/2.0/TCP proxy.atlanta.example.com;branch=z9hG4bKcycle" + std::to_string(i);
+    // Two at a time, so that more than one slot is in use.
+    Req other = r;
+    other.vias[0] += "b";
+    const TransactionId a = send(r, Reliability::kReliable);
+    const TransactionId b = send(other, Reliability::kReliable);
+    EXPECT_TRUE(ids.insert(a).second);
+    EXPECT_TRUE(ids.insert(b).second);
+    EXPECT_EQ(receive_response(response_text(r, 200)).disposition, Disposition::kPassedToTu);
+    EXPECT_EQ(receive_response(response_text(other, 404)).disposition, Disposition::kPassedToTu);
+    table_.advance(now());  // Timer K = 0: both retired
+    ASSERT_EQ(table_.size(), 0u);
+  }
+  EXPECT_EQ(table_.slot_count(), 2u);
+  EXPECT_EQ(ids.count(kNoTransaction), 0u);
+  for (TransactionId id : ids) ASSERT_EQ(table_.state(id), "");
+  EXPECT_FALSE(table_.next_deadline().has_value());
 }
 
 TEST_F(TransactionTableTest, NextDeadlineIsTheEarliestRunningTimer) {
