@@ -182,20 +182,27 @@ TEST_F(EdgeProxyTest, LoopIsDetected) {
   EXPECT_EQ(transport_.take().msg()->status(), 482);
 }
 
+// A request of the NATed client's call `call_id` (alice to bob, no To tag), as it sends it: the
+// INVITE and the CANCEL of one call differ only in method (same branch and CSeq number).
+std::string client_call_request(std::string_view method, std::string_view call_id, int cseq) {
+  std::string r = std::string(method) +
+                  " sip:bob@lab.example SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5062;branch=z9hG4bK-" +
+                  std::string(call_id) +
+                  ";rport\r\nMax-Forwards: 70\r\nFrom: <sip:alice@lab.example>;tag=a1\r\nTo: <sip:bob@lab.example>\r\n"
+                  "Call-ID: " +
+                  std::string(call_id) + "\r\nCSeq: " + std::to_string(cseq) + " " + std::string(method) + "\r\n";
+  if (method == "INVITE") r += "Contact: <sip:alice@192.168.1.10:5062>\r\n";
+  return r + "Content-Length: 0\r\n\r\n";
+}
+
 TEST_F(EdgeProxyTest, CancelIsPropagatedAfterAProvisional) {
-  std::string invite =
-      "INVITE sip:bob@lab.example SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5062;branch=z9hG4bK-inv1;rport\r\n"
-      "Max-Forwards: 70\r\nFrom: <sip:alice@lab.example>;tag=a1\r\nTo: <sip:bob@lab.example>\r\n"
-      "Call-ID: inv1\r\nCSeq: 7 INVITE\r\nContact: <sip:alice@192.168.1.10:5062>\r\nContent-Length: 0\r\n\r\n";
+  std::string invite = client_call_request("INVITE", "inv1", 7);
   deliver(kClientUdp, invite);
   EXPECT_EQ(transport_.take().msg()->status(), 100);
   Sent up = transport_.take();
   deliver(kUpstream, answer(*up.msg(), 180));
   EXPECT_EQ(transport_.take().msg()->status(), 180);
-  std::string cancel =
-      "CANCEL sip:bob@lab.example SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5062;branch=z9hG4bK-inv1;rport\r\n"
-      "Max-Forwards: 70\r\nFrom: <sip:alice@lab.example>;tag=a1\r\nTo: <sip:bob@lab.example>\r\n"
-      "Call-ID: inv1\r\nCSeq: 7 CANCEL\r\nContent-Length: 0\r\n\r\n";
+  std::string cancel = client_call_request("CANCEL", "inv1", 7);
   deliver(kClientUdp, cancel);
   EXPECT_EQ(transport_.take().msg()->status(), 200);
   auto c = transport_.take().msg();
@@ -215,10 +222,7 @@ TEST_F(EdgeProxyTest, CancelIsPropagatedAfterAProvisional) {
 // keys must still match the next hop's responses, and the hop-by-hop ACK must be built from the
 // INVITE parsed on demand.
 TEST_F(EdgeProxyTest, CancelledBranchMatchesItsResponsesAndAcksThe487) {
-  std::string invite =
-      "INVITE sip:bob@lab.example SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5062;branch=z9hG4bK-inv2;rport\r\n"
-      "Max-Forwards: 70\r\nFrom: <sip:alice@lab.example>;tag=a1\r\nTo: <sip:bob@lab.example>\r\n"
-      "Call-ID: inv2\r\nCSeq: 9 INVITE\r\nContact: <sip:alice@192.168.1.10:5062>\r\nContent-Length: 0\r\n\r\n";
+  std::string invite = client_call_request("INVITE", "inv2", 9);
   deliver(kClientUdp, invite);
   EXPECT_EQ(transport_.take().msg()->status(), 100);
   Sent up = transport_.take();
@@ -226,10 +230,7 @@ TEST_F(EdgeProxyTest, CancelledBranchMatchesItsResponsesAndAcksThe487) {
   ASSERT_NE(up_invite, nullptr);
   deliver(kUpstream, answer(*up_invite, 180));
   EXPECT_EQ(transport_.take().msg()->status(), 180);
-  std::string cancel =
-      "CANCEL sip:bob@lab.example SIP/2.0\r\nVia: SIP/2.0/UDP 192.168.1.10:5062;branch=z9hG4bK-inv2;rport\r\n"
-      "Max-Forwards: 70\r\nFrom: <sip:alice@lab.example>;tag=a1\r\nTo: <sip:bob@lab.example>\r\n"
-      "Call-ID: inv2\r\nCSeq: 9 CANCEL\r\nContent-Length: 0\r\n\r\n";
+  std::string cancel = client_call_request("CANCEL", "inv2", 9);
   deliver(kClientUdp, cancel);
   EXPECT_EQ(transport_.take().msg()->status(), 200);
   auto up_cancel = transport_.take().msg();
